@@ -1,0 +1,3 @@
+from promptshelf.cli import main
+
+main()

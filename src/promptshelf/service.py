@@ -1,0 +1,470 @@
+"""The use cases of promptshelf, and every rule that must hold on all backends, written once.
+
+The MCP surface and the CLI call this; it calls a ``Store``. Arguments arrive here already typed (the
+edges turn wire data into ``Message``, ``Variable`` and ``Edit`` with ``promptshelf.coerce``); everything
+else is checked here: names, selectors, labels (reserved and protected), limits, ``base_version``, edits,
+includes and rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptshelf import template as templating
+from promptshelf.backends.base import Changes, Store
+from promptshelf.diffing import diff_versions
+from promptshelf.errors import ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError
+from promptshelf.model import (
+    LATEST,
+    MAX_COMMIT_MESSAGE_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    Edit,
+    Message,
+    PromptMeta,
+    PromptQuery,
+    PromptType,
+    PromptVersion,
+    Variable,
+    VersionDraft,
+    text_parts,
+    validate_label,
+    validate_name,
+    validate_variable_name,
+)
+from promptshelf.results import (
+    ArchiveResult,
+    LabelMove,
+    PromptDocument,
+    PromptListing,
+    RenderedPrompt,
+    VersionDiff,
+    VersionListing,
+)
+
+MAX_LIST_LIMIT = 200
+MAX_HISTORY_LIMIT = 100
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How this server instance behaves; built from Settings by whoever starts the service."""
+
+    default_label: str = LATEST
+    protected_labels: frozenset[str] = frozenset({"production"})
+    allowed_labels: frozenset[str] = frozenset()
+    """Protected labels that untrusted callers may still move (``--allow-label``)."""
+    trusted: bool = False
+    """The CLI is trusted (an operator at a terminal) and may move any label; MCP callers are not."""
+    actor: str | None = None
+    """Recorded as ``created_by`` on new versions."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A version with its includes expanded (or not) and its effective variables."""
+
+    version: PromptVersion
+    texts: list[str]
+    variables: list[Variable]
+    includes: list[str] = field(default_factory=list)
+
+
+class PromptService:
+    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+        self.store = store
+        self.policy = policy or Policy()
+        validate_label(self.policy.default_label, allow_latest=True)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    async def list_prompts(
+        self,
+        *,
+        search: str | None = None,
+        tag: str | None = None,
+        label: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        include_archived: bool = False,
+    ) -> PromptListing:
+        _check_range("limit", limit, 1, MAX_LIST_LIMIT)
+        if label is not None:
+            validate_label(label, allow_latest=True)
+        query = PromptQuery(
+            search=search or None,
+            tag=tag or None,
+            label=label,
+            after=cursor or None,
+            limit=limit,
+            include_archived=include_archived,
+        )
+        page = await self.store.list_prompts(query)
+        return PromptListing(prompts=page.prompts, next_cursor=page.next_cursor)
+
+    async def get_prompt(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        resolve_includes: bool = True,
+    ) -> PromptDocument:
+        resolved = await self.resolve(name, version=version, label=label, resolve_includes=resolve_includes)
+        found = resolved.version
+        texts = resolved.texts
+        return PromptDocument(
+            name=found.name,
+            version=found.version,
+            type=found.type,
+            template=texts[0] if found.type == "text" else None,
+            messages=_with_contents(found.messages, texts) if found.type == "chat" else None,
+            config=found.config,
+            variables=resolved.variables,
+            labels=_labels_with_latest(found),
+            tags=found.tags,
+            description=found.description,
+            commit_message=found.commit_message,
+            created_at=found.created_at,
+            created_by=found.created_by,
+            latest_version=found.latest_version,
+            includes=resolved.includes,
+            source=found.source,
+        )
+
+    async def render_prompt(
+        self,
+        name: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        strict: bool = True,
+    ) -> RenderedPrompt:
+        resolved = await self.resolve(name, version=version, label=label)
+        bindings = templating.bind(resolved.variables, variables or {}, strict=strict)
+        rendered = [templating.substitute(text, bindings.values) for text in resolved.texts]
+        found = resolved.version
+        return RenderedPrompt(
+            name=found.name,
+            version=found.version,
+            type=found.type,
+            text=rendered[0] if found.type == "text" else None,
+            messages=_with_contents(found.messages, rendered) if found.type == "chat" else None,
+            config=found.config,
+            unused=bindings.unused,
+            includes=resolved.includes,
+            source=found.source,
+        )
+
+    async def resolve(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        resolve_includes: bool = True,
+    ) -> Resolved:
+        """The version a selector names, its texts (includes expanded) and its effective variables."""
+        found = await self._select(name, version=version, label=label)
+        texts = found.text_parts
+        if not resolve_includes:
+            return Resolved(found, texts, templating.effective_variables(found.variables, texts))
+        includes: list[str] = []
+
+        async def load(ref: templating.IncludeRef) -> templating.IncludedPrompt:
+            try:
+                included = await self._select(ref.name, version=ref.version, label=ref.label)
+            except (NotFoundError, InvalidArgumentError) as exc:
+                raise type(exc)(
+                    f"include {{{{> {ref}}}}} in prompt {name!r}: {exc.message}", **exc.details
+                ) from exc
+            if included.type != "text":
+                raise InvalidArgumentError(
+                    f"include {{{{> {ref}}}}} in prompt {name!r}: {ref.name!r} is a chat prompt; "
+                    "only text prompts can be included",
+                    argument="template",
+                )
+            includes.append(f"{included.name}@{included.version}")
+            return templating.IncludedPrompt(included.name, included.template or "", included.variables)
+
+        expanded = await templating.expand_includes(texts, load, (found.name,))
+        variables = templating.effective_variables(found.variables, texts, expanded.included_variables)
+        return Resolved(found, expanded.texts, variables, includes)
+
+    async def list_versions(
+        self, name: str, *, before_version: int | None = None, limit: int = 20
+    ) -> VersionListing:
+        validate_name(name)
+        _check_range("limit", limit, 1, MAX_HISTORY_LIMIT)
+        if before_version is not None:
+            _check_range("before_version", before_version, 1, None)
+        page = await self.store.list_versions(name, before_version=before_version, limit=limit)
+        return VersionListing(name=name, versions=page.versions, has_more=page.has_more)
+
+    async def diff_versions(self, name: str, from_version: int, to_version: int | None = None) -> VersionDiff:
+        validate_name(name)
+        _check_range("from_version", from_version, 1, None)
+        if to_version is not None:
+            _check_range("to_version", to_version, 1, None)
+        old = await self.store.get_version(name, version=from_version)
+        new = await self.store.get_version(name, version=to_version)
+        return diff_versions(old, new)
+
+    async def poll_changes(self, since: str | None) -> Changes:
+        return await self.store.poll_changes(since)
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    async def create_prompt(
+        self,
+        name: str,
+        *,
+        template: str | None = None,
+        messages: list[Message] | None = None,
+        description: str | None = None,
+        config: dict[str, Any] | None = None,
+        variables: list[Variable] | None = None,
+        tags: list[str] | None = None,
+        labels: list[str] | None = None,
+        commit_message: str | None = None,
+    ) -> PromptDocument:
+        validate_name(name)
+        if template is None and messages is None:
+            raise InvalidArgumentError(
+                "give the prompt a 'template' (text prompt) or 'messages' (chat prompt)"
+            )
+        draft = self._draft(template, messages, config or {}, variables or [], labels or [], commit_message)
+        meta = _meta(description, tags or [])
+        await self._check_include_cycles(name, draft)
+        created = await self.store.create_prompt(name, meta, draft)
+        return await self.get_prompt(created.name, version=created.version, resolve_includes=False)
+
+    async def update_prompt(
+        self,
+        name: str,
+        *,
+        base_version: int,
+        template: str | None = None,
+        messages: list[Message] | None = None,
+        edits: list[Edit] | None = None,
+        config: dict[str, Any] | None = None,
+        variables: list[Variable] | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        labels: list[str] | None = None,
+        commit_message: str | None = None,
+    ) -> PromptDocument:
+        """Publish version ``base_version + 1``; fields not given carry over from ``base_version``."""
+        validate_name(name)
+        _check_range("base_version", base_version, 1, None)
+        given = [
+            arg for arg, value in (("template", template), ("messages", messages), ("edits", edits)) if value
+        ]
+        if len(given) != 1:
+            raise InvalidArgumentError(
+                "give exactly one of 'template', 'messages' or 'edits' "
+                + (f"(got {', '.join(given)})" if given else "(got none)")
+            )
+        base = await self._base(name, base_version)
+        if edits:
+            edited = templating.apply_edits(base.text_parts, [(edit.old, edit.new) for edit in edits])
+            if base.type == "text":
+                template = edited[0]
+            else:
+                messages = _with_contents(base.messages, edited)
+        draft = self._draft(
+            template,
+            messages,
+            base.config if config is None else config,
+            base.variables if variables is None else variables,
+            labels or [],
+            commit_message,
+        )
+        meta = None
+        if description is not None or tags is not None:
+            meta = _meta(
+                base.description if description is None else description, base.tags if tags is None else tags
+            )
+        await self._check_include_cycles(name, draft)
+        published = await self.store.publish_version(name, base_version, draft, meta)
+        return await self.get_prompt(published.name, version=published.version, resolve_includes=False)
+
+    async def set_label(self, name: str, label: str, version: int) -> LabelMove:
+        validate_name(name)
+        self._check_movable(validate_label(label))
+        _check_range("version", version, 1, None)
+        previous = await self.store.set_label(name, label, version)
+        return LabelMove(name=name, label=label, version=version, previous_version=previous)
+
+    async def remove_label(self, name: str, label: str) -> LabelMove:
+        validate_name(name)
+        self._check_movable(validate_label(label))
+        previous = await self.store.remove_label(name, label)
+        return LabelMove(name=name, label=label, version=None, previous_version=previous)
+
+    async def archive_prompt(self, name: str) -> ArchiveResult:
+        validate_name(name)
+        archived = await self.store.archive_prompt(name)
+        return ArchiveResult(name=name, archived_versions=archived)
+
+    # -- rules ---------------------------------------------------------------------------------------
+
+    async def _select(self, name: str, *, version: int | None, label: str | None) -> PromptVersion:
+        validate_name(name)
+        if version is not None and label is not None:
+            raise InvalidArgumentError(
+                f"give either version ({version}) or label ({label!r}), not both", argument="version"
+            )
+        if version is not None:
+            _check_range("version", version, 1, None)
+            return await self.store.get_version(name, version=version)
+        label = validate_label(label, allow_latest=True) if label is not None else self.policy.default_label
+        if label == LATEST:
+            return await self.store.get_version(name)
+        return await self.store.get_version(name, label=label)
+
+    async def _base(self, name: str, base_version: int) -> PromptVersion:
+        try:
+            return await self.store.get_version(name, version=base_version)
+        except NotFoundError:
+            summary = await self.store.get_summary(name)  # raises NotFoundError for an unknown name
+            raise ConflictError(
+                f"prompt {name!r} has no version {base_version}; its latest version is "
+                f"{summary.latest_version}: read it and publish with base_version={summary.latest_version}",
+                current_version=summary.latest_version,
+            ) from None
+
+    def _draft(
+        self,
+        template_text: str | None,
+        messages: list[Message] | None,
+        config: dict[str, Any],
+        variables: list[Variable],
+        labels: list[str],
+        commit_message: str | None,
+    ) -> VersionDraft:
+        if template_text is not None and messages is not None:
+            raise InvalidArgumentError("give either 'template' or 'messages', not both")
+        if template_text is not None and not template_text.strip():
+            raise InvalidArgumentError("the template is empty", argument="template")
+        if messages is not None and not messages:
+            raise InvalidArgumentError("a chat prompt needs at least one message", argument="messages")
+        if not isinstance(config, dict):
+            raise InvalidArgumentError("config must be a JSON object", argument="config")
+        if commit_message is not None and len(commit_message) > MAX_COMMIT_MESSAGE_LENGTH:
+            raise InvalidArgumentError(
+                f"commit_message is {len(commit_message)} characters long; the limit is "
+                f"{MAX_COMMIT_MESSAGE_LENGTH}",
+                argument="commit_message",
+            )
+        _check_variables(variables)
+        for label in labels:
+            self._check_movable(validate_label(label))
+        type_: PromptType = "text" if template_text is not None else "chat"
+        draft = VersionDraft(
+            type=type_,
+            template=template_text,
+            messages=messages,
+            config=config,
+            variables=variables,
+            commit_message=commit_message,
+            created_by=self.policy.actor,
+            labels=list(dict.fromkeys(labels)),
+        )
+        _check_include_syntax(text_parts(type_, template_text, messages))
+        return draft
+
+    async def _check_include_cycles(self, name: str, draft: VersionDraft) -> None:
+        """Refuse content whose includes lead back to itself; an include of a prompt that does not exist
+        yet is allowed (prompts may be created in any order) and fails only when rendered."""
+        if not templating.include_refs(draft.text_parts):
+            return
+
+        async def load(ref: templating.IncludeRef) -> templating.IncludedPrompt:
+            try:
+                included = await self._select(ref.name, version=ref.version, label=ref.label)
+            except NotFoundError:
+                return templating.IncludedPrompt(ref.name, "", [])
+            return templating.IncludedPrompt(included.name, "\n".join(included.text_parts), [])
+
+        await templating.expand_includes(draft.text_parts, load, (name,))
+
+    def _check_movable(self, label: str) -> None:
+        policy = self.policy
+        if label in policy.protected_labels and not policy.trusted and label not in policy.allowed_labels:
+            raise ForbiddenError(
+                f"the label {label!r} is protected: MCP callers cannot move it unless the operator allows it "
+                f"(--allow-label {label}); the promptshelf CLI can",
+                label=label,
+            )
+
+
+def _check_range(argument: str, value: int, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(f"{argument} must be an integer, not {value!r}", argument=argument)
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidArgumentError(f"{argument} must be {bounds}, not {value}", argument=argument)
+
+
+def _check_variables(variables: list[Variable]) -> None:
+    seen: set[str] = set()
+    for variable in variables:
+        validate_variable_name(variable.name)
+        if variable.name in seen:
+            raise InvalidArgumentError(f"variable {variable.name!r} is declared twice", argument="variables")
+        seen.add(variable.name)
+        if variable.enum is not None:
+            if not variable.enum:
+                raise InvalidArgumentError(
+                    f"variable {variable.name!r}: enum must list at least one value", argument="variables"
+                )
+            if variable.default is not None and templating.as_text(variable.default) not in variable.enum:
+                raise InvalidArgumentError(
+                    f"variable {variable.name!r}: default {variable.default!r} is not one of its enum values",
+                    argument="variables",
+                )
+
+
+def _check_include_syntax(texts: list[str]) -> None:
+    for ref in templating.include_refs(texts):
+        validate_name(ref.name)
+        if ref.label is not None:
+            validate_label(ref.label, allow_latest=True)
+        if ref.version is not None and ref.version < 1:
+            raise InvalidArgumentError(f"include {{{{> {ref}}}}}: versions start at 1", argument="template")
+
+
+def _meta(description: str | None, tags: list[str]) -> PromptMeta:
+    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidArgumentError(
+            f"description is {len(description)} characters long; the limit is {MAX_DESCRIPTION_LENGTH}",
+            argument="description",
+        )
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgumentError(f"at most {MAX_TAGS} tags, not {len(tags)}", argument="tags")
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG_LENGTH:
+            raise InvalidArgumentError(
+                f"invalid tag {tag!r}: tags are non-empty strings of at most {MAX_TAG_LENGTH} characters",
+                argument="tags",
+            )
+    return PromptMeta(description=description, tags=list(dict.fromkeys(tags)))
+
+
+def _labels_with_latest(version: PromptVersion) -> list[str]:
+    labels = list(version.labels)
+    if version.version == version.latest_version:
+        labels.append(LATEST)
+    return labels
+
+
+def _with_contents(messages: list[Message] | None, contents: list[str]) -> list[Message]:
+    return [
+        Message(role=message.role, content=content)
+        for message, content in zip(messages or [], contents, strict=True)
+    ]

@@ -1,0 +1,64 @@
+"""The one settings object: flags override environment variables, which override defaults (DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BackendName = Literal["sqlite", "posthog", "statsig"]
+
+
+def default_db_path() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "promptshelf" / "prompts.db"
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMPTSHELF_", extra="ignore", populate_by_name=True)
+
+    backend: BackendName = "sqlite"
+    db: Path = Field(default_factory=default_db_path)
+    label: str = "latest"
+    read_only: bool = False
+    allow_labels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    protected_labels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["production"])
+    cache_ttl: float = Field(default=60.0, ge=0)
+    poll_interval: float | None = Field(default=None, gt=0)
+
+    token: SecretStr | None = None
+    read_token: SecretStr | None = None
+
+    posthog_host: str = Field(default="https://us.posthog.com", validation_alias="POSTHOG_HOST")
+    posthog_project_id: str | None = Field(default=None, validation_alias="POSTHOG_PROJECT_ID")
+    posthog_personal_api_key: SecretStr | None = Field(
+        default=None, validation_alias="POSTHOG_PERSONAL_API_KEY"
+    )
+
+    statsig_api_url: str = Field(default="https://statsigapi.net", validation_alias="STATSIG_API_URL")
+    statsig_console_api_key: SecretStr | None = Field(
+        default=None, validation_alias="STATSIG_CONSOLE_API_KEY"
+    )
+    statsig_respect_review_settings: bool = Field(
+        default=False, validation_alias="PROMPTSHELF_STATSIG_RESPECT_REVIEW_SETTINGS"
+    )
+
+    @field_validator("allow_labels", "protected_labels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_list(value)
+
+    @property
+    def effective_poll_interval(self) -> float:
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return 1.0 if self.backend == "sqlite" else 30.0
