@@ -41,7 +41,7 @@ def human(result: BaseModel) -> str:
             [f"v{v.version}", v.created_at, v.created_by or "", ",".join(v.labels), v.commit_message or ""]
             for v in result.versions
         ]
-        more = "\n(more: --before {})".format(result.versions[-1].version) if result.has_more else ""
+        more = f"\n(more: --before {result.versions[-1].version})" if result.has_more else ""
         return _table(["VERSION", "CREATED", "BY", "LABELS", "MESSAGE"], rows) + more
     if isinstance(result, VersionDiff):
         lines = [result.unified_diff.rstrip("\n") or f"(no text change from v{result.from_version})"]

@@ -18,7 +18,9 @@ from typing import Any
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import PLACEHOLDER_RE, Variable, placeholders
 
-INCLUDE_RE = re.compile(r"\{\{>\s*([^\s@}]+)(?:@([^\s}]+))?\s*\}\}")
+INCLUDE_RE = re.compile(r"\{\{>\s*(.*?)\s*\}\}")
+"""Deliberately loose: whatever stands between ``{{>`` and ``}}`` is an include, and a malformed one is
+reported by name validation instead of passing through as text."""
 MAX_INCLUDE_DEPTH = 10
 
 
@@ -124,8 +126,8 @@ async def _expand_text(text: str, load: IncludeLoader, chain: tuple[str, ...]) -
 
 
 def _parse_include(match: re.Match[str]) -> IncludeRef:
-    name, selector = match.group(1), match.group(2)
-    if selector is None:
+    name, at, selector = match.group(1).partition("@")
+    if not at:
         return IncludeRef(name)
     if selector.isdigit():
         return IncludeRef(name, version=int(selector))

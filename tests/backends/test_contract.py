@@ -262,7 +262,9 @@ async def test_listing_filters_by_tag_and_by_label(store: Store) -> None:
 async def test_history_is_newest_first_and_pages_with_before_version(store: Store) -> None:
     await make(store, "history", "v1", commit_message="one")
     for version in range(1, 5):
-        await store.publish_version("history", version, text(f"v{version + 1}", commit_message=f"m{version + 1}"))
+        await store.publish_version(
+            "history", version, text(f"v{version + 1}", commit_message=f"m{version + 1}")
+        )
     await store.set_label("history", "production", 3)
     first = await store.list_versions("history", before_version=None, limit=2)
     assert [v.version for v in first.versions] == [5, 4] and first.has_more

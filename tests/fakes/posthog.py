@@ -27,21 +27,21 @@ import asyncio
 import json
 import math
 import re
-import socket
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.serving import serve_in_thread
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -654,25 +654,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-@contextmanager
-def run_fake_posthog(fake: FakePostHog) -> Iterator[str]:
+def run_fake_posthog(fake: FakePostHog) -> AbstractContextManager[str]:
     """Serve ``fake`` on 127.0.0.1 (a free port) in a background thread; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(fake, log_level="critical", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake PostHog server did not start")
-        time.sleep(0.002)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    return serve_in_thread(fake, "fake PostHog server")

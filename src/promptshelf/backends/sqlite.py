@@ -71,6 +71,8 @@ class SQLiteStore:
             reader = await _connect(path)
         except sqlite3.DatabaseError as exc:
             raise UnavailableError(f"cannot open the SQLite store at {path}: {exc}") from exc
+        except UnavailableError as exc:
+            raise UnavailableError(f"cannot open the SQLite store at {path}: {exc}", **exc.details) from exc
         except OSError as exc:
             raise UnavailableError(f"cannot create the SQLite store at {path}: {exc}") from exc
         return cls(path, reader, writer)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+from promptshelf.errors import UnavailableError
 from promptshelf.model import utc_now
 
 MIGRATIONS: Final[list[tuple[int, str]]] = [
@@ -72,10 +73,21 @@ CURRENT_SCHEMA_VERSION: Final[int] = MIGRATIONS[-1][0]
 
 
 def migrate(connection: sqlite3.Connection) -> int:
-    """Bring the schema up to date; safe when several processes open a new file at once."""
+    """Bring the schema up to date; safe when several processes open a new file at once.
+
+    A file written by a newer promptshelf (a schema version this one does not know) is refused rather
+    than written to with an older idea of the schema.
+    """
     connection.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
+    found = connection.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    if found is not None and found > CURRENT_SCHEMA_VERSION:
+        raise UnavailableError(
+            f"its schema version {found} is newer than this promptshelf understands "
+            f"(up to {CURRENT_SCHEMA_VERSION}); upgrade promptshelf to open it",
+            schema_version=found,
+        )
     for number, script in MIGRATIONS:
         connection.execute("BEGIN IMMEDIATE")
         try:

@@ -47,9 +47,13 @@ class _Args(BaseModel):
 
 
 class ListPromptsArgs(_Args):
-    search: str | None = Field(default=None, description="Only prompts whose name or description contains this.")
+    search: str | None = Field(
+        default=None, description="Only prompts whose name or description contains this."
+    )
     tag: str | None = Field(default=None, description="Only prompts with this tag.")
-    label: str | None = Field(default=None, pattern=LABEL_PATTERN, description="Only prompts with this label.")
+    label: str | None = Field(
+        default=None, pattern=LABEL_PATTERN, description="Only prompts with this label."
+    )
     cursor: str | None = Field(default=None, description="next_cursor from the previous page.")
     limit: int = Field(default=50, ge=1, le=MAX_LIST_LIMIT, description="Page size.")
     include_archived: bool = Field(default=False, description="Also list archived prompts.")
@@ -93,19 +97,23 @@ class _Content(_Args):
 
 class CreatePromptArgs(_Content):
     name: str = _NAME
-    template: str | None = Field(default=None, description="A text prompt's template. Give template or messages.")
+    template: str | None = Field(
+        default=None, description="A text prompt's template. Give template or messages."
+    )
     messages: list[Message] | None = Field(default=None, description="A chat prompt's messages.")
 
 
 class UpdatePromptArgs(_Content):
     name: str = _NAME
     base_version: int = Field(
-        ge=1, description="The version you read; if the latest version differs, nothing is written (conflict)."
+        ge=1,
+        description="The version you read; if the latest version differs, nothing is written (conflict).",
     )
     template: str | None = Field(default=None, description="A new template (text prompts).")
     messages: list[Message] | None = Field(default=None, description="New messages (chat prompts).")
     edits: list[Edit] | None = Field(
-        default=None, description="Replacements applied to the base version; each 'old' must occur exactly once."
+        default=None,
+        description="Replacements applied to the base version; each 'old' must occur exactly once.",
     )
 
 

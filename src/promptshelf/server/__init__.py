@@ -1,0 +1,136 @@
+"""The MCP surface: ``serve()`` runs promptshelf as an MCP server over stdio or streamable HTTP.
+
+Modules, by responsibility:
+
+    app.py            the SDK server and its handlers (tools, MCP prompts, resources, completions)
+    tools.py          the ten tools as data: input model, output schema, annotations, handler
+    uris.py           prompt:// URIs
+    notifications.py  change detection (the store's change log) and delivery in both protocol eras
+    http.py           streamable HTTP: /mcp, /healthz, bearer tokens, Host/Origin checks
+    stdio.py          an asyncio-native stdio transport
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from promptshelf.settings import Settings
+
+if TYPE_CHECKING:
+    from promptshelf.server.app import PromptshelfMCP
+    from promptshelf.server.http import Tokens
+
+__all__ = ["serve"]
+
+logger = logging.getLogger("promptshelf.server")
+
+
+def serve(
+    settings: Settings,
+    *,
+    transport: Literal["stdio", "http"] | str = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allowed_hosts: list[str] | None = None,
+    no_auth: bool = False,
+) -> None:
+    """Serve until stdin closes (stdio) or SIGINT/SIGTERM; logs go to stderr, never to stdout."""
+    _log_to_stderr()
+    if transport == "http":
+        from promptshelf.server.http import Tokens, check_bind
+
+        tokens = Tokens(
+            write=settings.token.get_secret_value() if settings.token else None,
+            read=settings.read_token.get_secret_value() if settings.read_token else None,
+        )
+        check_bind(host, tokens, no_auth)
+        run = _serve_http(settings, host, port, list(allowed_hosts or []), tokens)
+    elif transport == "stdio":
+        run = _serve_stdio(settings)
+    else:
+        raise ValueError(f"unknown transport {transport!r}: use 'stdio' or 'http'")
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(lambda: run)
+
+
+def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    if not any(getattr(handler, "stream", None) is sys.stderr for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.WARNING)
+    logging.getLogger("promptshelf").setLevel(logging.INFO)
+
+
+async def _build(settings: Settings) -> PromptshelfMCP:
+    from promptshelf.backends import open_store
+    from promptshelf.server.app import PromptshelfMCP
+    from promptshelf.service import Policy, PromptService
+
+    store = await open_store(settings)
+    policy = Policy(
+        default_label=settings.label,
+        protected_labels=frozenset(settings.protected_labels),
+        allowed_labels=frozenset(settings.allow_labels),
+        trusted=False,
+        actor="mcp",
+    )
+    return PromptshelfMCP(PromptService(store, policy), read_only=settings.read_only)
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    from promptshelf.server.stdio import stdio_streams
+
+    mcp = await _build(settings)
+    try:
+        await mcp.hub.start()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_stop_on_signals, tasks.cancel_scope)
+            tasks.start_soon(mcp.hub.run, settings.effective_poll_interval)
+            async with stdio_streams() as (read_stream, write_stream):
+                await mcp.server.run(read_stream, write_stream, mcp.server.create_initialization_options())
+            tasks.cancel_scope.cancel()
+    finally:
+        mcp.hub.close()
+        await mcp.service.store.aclose()
+
+
+async def _stop_on_signals(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            scope.cancel()
+            return
+
+
+async def _serve_http(
+    settings: Settings, host: str, port: int, allowed_hosts: list[str], tokens: Tokens
+) -> None:
+    import uvicorn
+
+    from promptshelf.server.http import build_app
+
+    mcp = await _build(settings)
+    try:
+        app = build_app(
+            mcp,
+            host=host,
+            allowed_hosts=allowed_hosts,
+            tokens=tokens,
+            poll_interval=settings.effective_poll_interval,
+        )
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+        )
+        server = uvicorn.Server(config)
+        logger.info("serving MCP at http://%s:%d/mcp (store: %s)", host, port, mcp.service.store.kind)
+        await server.serve()
+    finally:
+        await mcp.service.store.aclose()

@@ -1,0 +1,186 @@
+"""Streamable HTTP (DESIGN.md, "Running it"): ``/mcp`` for both protocol eras, ``GET /healthz``.
+
+Every request to ``/mcp`` passes, in order: the Host/Origin check (DNS-rebinding protection, against
+``--allowed-host``), then the bearer token (when tokens are configured: ``PROMPTSHELF_TOKEN`` grants
+read and write, ``PROMPTSHELF_READ_TOKEN`` read only; the tool handler refuses write tools to the latter),
+then the SDK's session manager, which routes each request to its era by the ``MCP-Protocol-Version``
+header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from promptshelf.errors import InvalidArgumentError
+from promptshelf.server.app import READ_SCOPE, WRITE_SCOPE, PromptshelfMCP
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The bearer tokens that open ``/mcp``; none configured means no authentication."""
+
+    write: str | None = None
+    read: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.write or self.read)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if self.write and hmac.compare_digest(token.encode(), self.write.encode()):
+            return AccessToken(token=token, client_id="promptshelf-write", scopes=[READ_SCOPE, WRITE_SCOPE])
+        if self.read and hmac.compare_digest(token.encode(), self.read.encode()):
+            return AccessToken(token=token, client_id="promptshelf-read", scopes=[READ_SCOPE])
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, tokens: Tokens, no_auth: bool) -> None:
+    """Refuse to expose an unauthenticated registry beyond this machine, unless asked to (--no-auth)."""
+    if is_loopback(host) or tokens.enabled or no_auth:
+        return
+    raise InvalidArgumentError(
+        f"refusing to serve on {host} without a token: anyone who can reach it could change prompts. "
+        "Set PROMPTSHELF_TOKEN (and optionally PROMPTSHELF_READ_TOKEN), bind 127.0.0.1, or pass --no-auth.",
+        argument="host",
+    )
+
+
+@dataclass
+class HostCheck:
+    """DNS-rebinding protection: which Host and Origin headers ``/mcp`` accepts.
+
+    On a loopback bind, the loopback names (any port) plus ``--allowed-host`` values are accepted. On any
+    other bind, the ``--allowed-host`` values when given; without them the Host is not checked (the
+    token is the protection) and an Origin must name the same host and port as the Host header.
+    """
+
+    bind_host: str
+    allowed_hosts: list[str] = field(default_factory=list)
+
+    def settings(self) -> TransportSecuritySettings:
+        hosts: list[str] = []
+        if is_loopback(self.bind_host) or self.allowed_hosts:
+            for name in LOOPBACK_NAMES:
+                hosts += [name, f"{name}:*"]
+        for host in self.allowed_hosts:
+            hosts += [host] if _has_port(host) else [host, f"{host}:*"]
+        origins = [f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")]
+        return TransportSecuritySettings(
+            enable_dns_rebinding_protection=bool(hosts), allowed_hosts=hosts, allowed_origins=origins
+        )
+
+    def refusal(self, headers: dict[str, str], settings: TransportSecuritySettings) -> Response | None:
+        host = headers.get("host", "")
+        origin = headers.get("origin")
+        if settings.enable_dns_rebinding_protection:
+            if not _matches(host, settings.allowed_hosts):
+                logger.warning("refused a request with Host %r", host)
+                return PlainTextResponse(f"Host {host!r} is not allowed (see --allowed-host)", 421)
+            if origin and not _matches(origin, settings.allowed_origins):
+                logger.warning("refused a request with Origin %r", origin)
+                return PlainTextResponse(f"Origin {origin!r} is not allowed (see --allowed-host)", 403)
+        elif origin and urlsplit(origin).netloc != host:
+            logger.warning("refused a cross-origin request from %r to %r", origin, host)
+            return PlainTextResponse(f"Origin {origin!r} is not allowed (see --allowed-host)", 403)
+        return None
+
+
+def _has_port(host: str) -> bool:
+    return "]:" in host if host.startswith("[") else ":" in host
+
+
+def _matches(value: str, patterns: list[str]) -> bool:
+    for pattern in patterns:
+        if value == pattern or (pattern.endswith(":*") and value.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+class _GuardMiddleware:
+    """Host/Origin check before anything else (so a rebinding attack learns nothing, not even a 401)."""
+
+    def __init__(self, app: ASGIApp, check: HostCheck) -> None:
+        self.app = app
+        self.check = check
+        self.settings = check.settings()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+            refusal = self.check.refusal(headers, self.settings)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(
+    mcp: PromptshelfMCP,
+    *,
+    host: str,
+    allowed_hosts: list[str],
+    tokens: Tokens,
+    poll_interval: float,
+) -> Starlette:
+    """The ASGI app: ``/mcp`` (guarded) and ``/healthz``; its lifespan runs the session manager and the
+    change watcher."""
+    check = HostCheck(host, allowed_hosts)
+    manager = StreamableHTTPSessionManager(app=mcp.server, security_settings=check.settings())
+    endpoint: ASGIApp = StreamableHTTPASGIApp(manager)
+    if tokens.enabled:
+        endpoint = AuthenticationMiddleware(
+            RequireAuthMiddleware(endpoint, required_scopes=[READ_SCOPE]), backend=BearerAuthBackend(tokens)
+        )
+    endpoint = _GuardMiddleware(endpoint, check)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "store": mcp.service.store.kind})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        import anyio
+
+        await mcp.hub.start()
+        async with manager.run(), anyio.create_task_group() as tasks:
+            tasks.start_soon(mcp.hub.run, poll_interval)
+            try:
+                yield {}
+            finally:
+                mcp.hub.close()
+                tasks.cancel_scope.cancel()
+
+    return Starlette(
+        routes=[Route("/mcp", endpoint=endpoint), Route("/healthz", endpoint=healthz, methods=["GET"])],
+        lifespan=lifespan,
+    )
