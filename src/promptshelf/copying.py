@@ -97,6 +97,10 @@ class PromptHistory(BaseModel):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     versions: list[VersionSpec]
+    first_version: int = 1
+    """The number of ``versions[0]``: a store's history may be read from its latest version only."""
+    labels: dict[str, int] = Field(default_factory=dict)
+    """Every label of a stored prompt and its version (also those on versions not read)."""
 
 
 @dataclass(frozen=True)
@@ -170,15 +174,29 @@ async def read_history(service: PromptService, name: str) -> PromptHistory:
         description=latest.description,
         tags=latest.tags,
         versions=[VersionSpec.of(version) for version in versions],
+        labels={label: version.version for version in versions for label in version.labels},
     )
 
 
 async def read_current(service: PromptService, name: str) -> PromptHistory:
     """The prompt with only its latest version (what a prompt file without history holds)."""
     latest = (await service.resolve(name, resolve_includes=False)).version
+    summary = await service.store.get_summary(name)
     return PromptHistory(
-        name=name, description=latest.description, tags=latest.tags, versions=[VersionSpec.of(latest)]
+        name=name,
+        description=latest.description,
+        tags=latest.tags,
+        versions=[VersionSpec.of(latest)],
+        first_version=latest.version,
+        labels=dict(summary.labels),
     )
+
+
+async def existing_current(service: PromptService, name: str) -> PromptHistory | None:
+    try:
+        return await read_current(service, name)
+    except NotFoundError:
+        return None
 
 
 async def live_names(service: PromptService) -> AsyncIterator[str]:
@@ -203,28 +221,29 @@ def plan_sync(history: PromptHistory, existing: PromptHistory | None) -> SyncPla
     """What to write so that ``existing`` (``None``: no such prompt) holds ``history``."""
     wanted = [version.content_key() for version in history.versions]
     have = [version.content_key() for version in existing.versions] if existing else []
-    base = len(have)
+    first = existing.first_version if existing else 1
+    base = first + len(have) - 1
     k, start = align(wanted, have)
     publish = list(history.versions[k:])
-    numbers = {position + 1: start + position + 1 for position in range(k)}
+    numbers = {position + 1: first + start + position for position in range(k)}
     description = history.description or None
     meta_changed = existing is not None and (
         (existing.description or None) != description or list(existing.tags) != list(history.tags)
     )
-    if not publish and (start + k < base or meta_changed):
+    if not publish and (start + k < len(have) or meta_changed):
         # All there, but the destination moved on (or only description/tags differ): publish the
         # history's latest again so that the destination ends on it.
         latest = history.versions[-1]
-        if start + k == base:
+        if start + k == len(have):
             latest = latest.model_copy(update={"commit_message": "update description and tags"})
         publish = [latest]
-        numbers[len(wanted)] = base + 1
     for offset in range(len(publish)):
         numbers[len(wanted) - len(publish) + offset + 1] = base + offset + 1
     current_labels: dict[str, int] = {}
-    for number, version in enumerate(existing.versions if existing else [], start=1):
-        for label in version.labels:
-            current_labels[label] = number
+    if existing:
+        for number, version in enumerate(existing.versions, start=existing.first_version):
+            current_labels.update(dict.fromkeys(version.labels, number))
+        current_labels.update(existing.labels)
     moves = [
         LabelMove(label, numbers[position], current_labels.get(label))
         for position, version in enumerate(history.versions, start=1)

@@ -45,6 +45,10 @@ BUSY_TIMEOUT_MS = 30_000
 KEEP_CHANGES = 10_000
 """How many change-log rows to keep; a poller further behind than this is told "unknown, re-read"."""
 
+_SUMMARY_COLUMNS = """
+    p.id, p.name, p.description, p.type, p.latest_version, p.tags, p.variable_names,
+    p.updated_at, p.archived_at
+"""
 _VERSION_COLUMNS = """
     p.name, p.description, p.tags, p.latest_version,
     v.version, v.type, v.body, v.config, v.variables, v.commit_message, v.created_at, v.created_by,
@@ -103,51 +107,25 @@ class SQLiteStore:
             where.append("(p.name, p.id) > (?, ?)")
             params += [after_name, after_id]
         sql = (
-            "SELECT p.id, p.name, p.description, p.type, p.latest_version, p.tags, p.variable_names,"
-            " p.updated_at, p.archived_at FROM prompts p"
+            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY p.name, p.id LIMIT ?"
         )
         rows = await self._read(sql, (*params, query.limit + 1))
         page, more = rows[: query.limit], len(rows) > query.limit
         labels = await self._labels_of([row[0] for row in page])
-        prompts = [
-            PromptSummary(
-                name=row[1],
-                description=row[2],
-                type=row[3],
-                latest_version=row[4],
-                tags=json.loads(row[5]),
-                variables=json.loads(row[6]),
-                updated_at=row[7],
-                archived=row[8] is not None,
-                labels=labels.get(row[0], {}),
-            )
-            for row in page
-        ]
+        prompts = [_summary_from_row(row, labels.get(row[0], {})) for row in page]
         next_cursor = _encode_cursor(page[-1][1], page[-1][0]) if more and page else None
         return PromptPage(prompts=prompts, next_cursor=next_cursor)
 
     async def get_summary(self, name: str) -> PromptSummary:
         rows = await self._read(
-            "SELECT p.id, p.name, p.description, p.type, p.latest_version, p.tags, p.variable_names,"
-            " p.updated_at FROM prompts p WHERE p.name = ? AND p.archived_at IS NULL",
-            (name,),
+            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p WHERE p.name = ? AND p.archived_at IS NULL", (name,)
         )
         if not rows:
             raise _prompt_not_found(name)
-        row = rows[0]
-        labels = await self._labels_of([row[0]])
-        return PromptSummary(
-            name=row[1],
-            description=row[2],
-            type=row[3],
-            latest_version=row[4],
-            tags=json.loads(row[5]),
-            variables=json.loads(row[6]),
-            updated_at=row[7],
-            labels=labels.get(row[0], {}),
-        )
+        labels = await self._labels_of([rows[0][0]])
+        return _summary_from_row(rows[0], labels.get(rows[0][0], {}))
 
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
@@ -448,6 +426,21 @@ async def _record_change(db: aiosqlite.Connection, name: str, now: str) -> None:
     seq = cursor.lastrowid or 0
     if seq % 1000 == 0:
         await db.execute("DELETE FROM changes WHERE seq <= ?", (seq - KEEP_CHANGES,))
+
+
+def _summary_from_row(row: sqlite3.Row, labels: dict[str, int]) -> PromptSummary:
+    _, name, description, type_, latest, tags, variables, updated_at, archived_at = row
+    return PromptSummary(
+        name=name,
+        description=description,
+        type=type_,
+        latest_version=latest,
+        tags=json.loads(tags),
+        variables=json.loads(variables),
+        updated_at=updated_at,
+        archived=archived_at is not None,
+        labels=labels,
+    )
 
 
 def _version_from_row(row: sqlite3.Row) -> PromptVersion:
