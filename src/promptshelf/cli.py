@@ -410,3 +410,8 @@ def _read_spec(text: str, origin: str) -> dict[str, Any]:
                 raise click.UsageError(f"{origin}: a JSON prompt file needs 'template' or 'messages'")
             return data
     return {"template": text}
+
+
+from promptshelf.cli_files import register as _register_file_commands  # noqa: E402
+
+_register_file_commands(main)

@@ -39,24 +39,39 @@ export again gives the same bytes.
 
 from __future__ import annotations
 
+import copy
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promptshelf.copying import PromptHistory, VersionSpec
+from promptshelf.backends.sqlite import SQLiteStore
+from promptshelf.copying import (
+    PromptHistory,
+    SyncPlan,
+    VersionSpec,
+    apply_plan,
+    existing_current,
+    existing_history,
+    live_names,
+    plan_sync,
+    read_current,
+    read_history,
+)
 from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.model import Message, PromptType, Variable, validate_label, validate_name
+from promptshelf.service import PromptService
 
 SUFFIX = ".md"
 FENCE = "---"
-_MARKER_RE = re.compile(r"^## (system|user|assistant)[ \t]*$")
-_ESCAPED_RE = re.compile(r"^\\+## (system|user|assistant)[ \t]*$")
-_NEEDS_ESCAPE_RE = re.compile(r"^\\*## (system|user|assistant)[ \t]*$")
+_MARKER_RE = re.compile(r"^## (system|user|assistant)[ \t\r]*$")
+_ESCAPED_RE = re.compile(r"^\\+## (system|user|assistant)[ \t\r]*$")
+_NEEDS_ESCAPE_RE = re.compile(r"^\\*## (system|user|assistant)[ \t\r]*$")
 
 
 class PromptFileError(InvalidArgumentError):
@@ -118,7 +133,7 @@ class PromptFile:
 def parse_prompt_file(text: str, *, path: Path | str, default_name: str | None = None) -> PromptFile:
     """Read one prompt file; ``PromptFileError`` (naming ``path``) for anything malformed."""
     path = Path(path)
-    front_text, body = _split(text, path)
+    front_text, body, body_line = _split(text, path)
     try:
         raw = yaml.safe_load(front_text) if front_text.strip() else {}
     except yaml.YAMLError as exc:
@@ -141,10 +156,10 @@ def parse_prompt_file(text: str, *, path: Path | str, default_name: str | None =
     if front.type == "text":
         template: str | None = _strip_newline(body)
         messages: list[Message] | None = None
-        if not template.strip():
+        if not body.strip():
             raise PromptFileError(path, "the template (the text after the front matter) is empty")
     else:
-        template, messages = None, _parse_messages(body, path)
+        template, messages = None, _parse_messages(body, path, body_line)
     current = VersionSpec(
         type=front.type,
         template=template,
@@ -218,25 +233,33 @@ def _safe_default(name: str) -> str | None:
         return None
 
 
-def _split(text: str, path: Path) -> tuple[str, str]:
+def _split(text: str, path: Path) -> tuple[str, str, int]:
+    """The front matter, the body, and the body's first line number."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     if not lines or lines[0].rstrip("\r\n") != FENCE:
         raise PromptFileError(path, "a prompt file starts with a '---' line, then YAML front matter")
     for index in range(1, len(lines)):
         if lines[index].rstrip("\r\n") == FENCE:
-            return "".join(lines[1:index]), "".join(lines[index + 1 :])
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
     raise PromptFileError(path, "the front matter is not closed by a '---' line")
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of ``text``, each with its ``\\n`` (only ``\\n`` ends a line; the last may have none)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return [line for line in lines if line]
 
 
 def _strip_newline(text: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def _parse_messages(body: str, path: Path) -> list[Message]:
+def _parse_messages(body: str, path: Path, first_line: int) -> list[Message]:
     sections: list[tuple[str, list[str]]] = []
-    for number, line in enumerate(body.splitlines(keepends=True), start=1):
+    for number, line in enumerate(_lines(body), start=first_line):
         marker = _MARKER_RE.match(line.rstrip("\n"))
         if marker:
             sections.append((marker.group(1), []))
@@ -245,8 +268,9 @@ def _parse_messages(body: str, path: Path) -> list[Message]:
             sections[-1][1].append(line[1:] if escaped else line)
         elif line.strip():
             raise PromptFileError(
-                path, f"line {number}: a chat prompt's body is messages, each starting with a line "
-                "'## system', '## user' or '## assistant'; this text comes before the first one"
+                path,
+                f"line {number}: a chat prompt's body is messages, each starting with a line "
+                "'## system', '## user' or '## assistant'; this text comes before the first one",
             )
     if not sections:
         raise PromptFileError(
@@ -320,7 +344,8 @@ _Dumper.add_representer(_FlowList, _represent_flow)
 
 def prompt_path(root: Path, name: str) -> Path:
     """Where ``export`` puts a prompt: its name as a path below ``root``, plus ``.md``."""
-    return root.joinpath(*validate_name(name).split("/")).with_name(name.split("/")[-1] + SUFFIX)
+    *folders, last = validate_name(name).split("/")
+    return root.joinpath(*folders, last + SUFFIX)
 
 
 def render_prompt_file(history: PromptHistory, *, with_history: bool = False) -> str:
@@ -381,8 +406,7 @@ def _messages(messages: Iterable[Message] | None) -> list[dict[str, str]]:
 
 def _escape(content: str) -> str:
     return "".join(
-        "\\" + line if _NEEDS_ESCAPE_RE.match(line.rstrip("\n")) else line
-        for line in content.splitlines(keepends=True)
+        "\\" + line if _NEEDS_ESCAPE_RE.match(line.rstrip("\n")) else line for line in _lines(content)
     )
 
 
@@ -398,3 +422,150 @@ def write_if_changed(path: Path, text: str) -> bool:
     scratch.write_text(text, encoding="utf-8", newline="\n")
     scratch.replace(path)
     return True
+
+
+# -- export and import -----------------------------------------------------------------------------
+
+
+class ExportedPrompt(BaseModel):
+    name: str
+    file: str
+    written: bool
+    """False when the file already held exactly this."""
+
+
+class ExportReport(BaseModel):
+    directory: str
+    history: bool
+    prompts: list[ExportedPrompt] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["written"] = sum(1 for prompt in self.prompts if prompt.written)
+        return data
+
+
+async def export_prompts(service: PromptService, root: Path, *, with_history: bool = False) -> ExportReport:
+    """Write one file per live prompt below ``root``; a file already holding the same text is not touched.
+
+    Files of prompts that are no longer in the store are left where they are.
+    """
+    report = ExportReport(directory=str(root), history=with_history)
+    async for name in live_names(service):
+        history = await (read_history if with_history else read_current)(service, name)
+        path = prompt_path(root, name)
+        written = write_if_changed(path, render_prompt_file(history, with_history=with_history))
+        report.prompts.append(ExportedPrompt(name=name, file=str(path), written=written))
+    return report
+
+
+class LabelChange(BaseModel):
+    label: str
+    version: int
+    previous: int | None
+
+
+class ImportedPrompt(BaseModel):
+    name: str
+    file: str
+    action: Literal["create", "update", "unchanged"]
+    new_versions: list[int] = Field(default_factory=list)
+    """The numbers the new versions get (or would get, in a dry run)."""
+    labels: list[LabelChange] = Field(default_factory=list)
+    metadata_changed: bool = False
+
+
+class ImportReport(BaseModel):
+    source: str
+    dry_run: bool
+    prompts: list[ImportedPrompt] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["totals"] = {
+            action: sum(1 for prompt in self.prompts if prompt.action == action)
+            for action in ("create", "update", "unchanged")
+        }
+        return data
+
+
+async def import_prompts(
+    service: PromptService, root: Path, *, dry_run: bool = False, message: str | None = None
+) -> ImportReport:
+    """Bring the store in line with the prompt files at ``root``; only changed content makes versions.
+
+    Nothing is written unless every file reads cleanly and passes the service's rules (checked by
+    importing into a scratch SQLite store first). A dry run plans and reports, and writes nothing.
+    """
+    files = read_prompt_files(root)
+    await _check_on_scratch(files, service)
+    plans: list[tuple[PromptFile, SyncPlan]] = []
+    for prompt_file in files:
+        history = _with_commit_message(prompt_file, message)
+        name = history.name
+        read_existing = existing_history if prompt_file.has_history else existing_current
+        try:
+            existing = await read_existing(service, name)
+        except PromptshelfError as exc:
+            raise _in_file(prompt_file.path, exc, "") from exc
+        plans.append((prompt_file, plan_sync(history, existing)))
+    report = ImportReport(source=str(root), dry_run=dry_run)
+    for prompt_file, plan in plans:
+        if not dry_run:
+            try:
+                await apply_plan(service, plan)
+            except PromptshelfError as exc:
+                done = len(report.prompts)
+                note = f" (the {done} files before it were imported; fix this one and import again)"
+                raise _in_file(prompt_file.path, exc, note) from exc
+        report.prompts.append(
+            ImportedPrompt(
+                name=plan.name,
+                file=str(prompt_file.path),
+                action=plan.action,
+                new_versions=list(range(plan.base_version + 1, plan.base_version + 1 + len(plan.publish))),
+                labels=[
+                    LabelChange(label=move.label, version=move.version, previous=move.previous)
+                    for move in plan.labels
+                ],
+                metadata_changed=plan.meta_changed,
+            )
+        )
+    return report
+
+
+def _in_file(path: Path, exc: PromptshelfError, note: str) -> PromptshelfError:
+    """The same error (same code), its message starting with the file it is about."""
+    if isinstance(exc, PromptFileError):
+        return exc
+    error = copy.copy(exc)
+    error.message = f"{path}: {exc.message}{note}"
+    error.args = (error.message,)
+    return error
+
+
+def _with_commit_message(prompt_file: PromptFile, message: str | None) -> PromptHistory:
+    """The file's history, its current version carrying the commit message a new version should get."""
+    history = prompt_file.history
+    current = history.versions[-1]
+    if message is None and prompt_file.has_history:
+        return history
+    commit_message = message or prompt_file.commit_message or f"import {prompt_file.path.as_posix()}"
+    versions = [*history.versions[:-1], current.model_copy(update={"commit_message": commit_message})]
+    return history.model_copy(update={"versions": versions})
+
+
+async def _check_on_scratch(files: list[PromptFile], service: PromptService) -> None:
+    """Apply every file to an empty scratch SQLite store with the same rules, so that a file the
+    service would refuse stops the import before the real store is touched."""
+    with tempfile.TemporaryDirectory(prefix="promptshelf-import-") as scratch_dir:
+        store = await SQLiteStore.open(Path(scratch_dir) / "check.db")
+        try:
+            scratch = PromptService(store, service.policy)
+            for prompt_file in files:
+                try:
+                    await apply_plan(scratch, plan_sync(prompt_file.history, None))
+                except PromptshelfError as exc:
+                    raise PromptFileError(prompt_file.path, exc.message) from exc
+        finally:
+            await store.aclose()

@@ -83,6 +83,26 @@ async def test_reopening_a_file_changes_neither_schema_nor_data(db: Path) -> Non
     assert query(db, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
 
 
+async def test_a_file_made_by_an_older_promptshelf_is_upgraded_on_open_and_keeps_its_data(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as older:
+        older.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
+        first = await SQLiteStore.open(db)
+        await first.create_prompt("team/kept", PromptMeta(description="made before the upgrade"), text("v1"))
+        await first.aclose()
+    assert query(db, "SELECT version FROM schema_migrations") == [(1,)]
+
+    upgraded = await SQLiteStore.open(db)
+    try:
+        assert [row[0] for row in query(db, "SELECT version FROM schema_migrations")] == MIGRATION_NUMBERS
+        found = await upgraded.list_prompts(PromptQuery(search="before the upgrade"))
+        assert [prompt.name for prompt in found.prompts] == ["team/kept"]
+        assert (await upgraded.get_version("team/kept")).template == "v1"
+    finally:
+        await upgraded.aclose()
+
+
 async def test_a_file_from_a_newer_promptshelf_is_refused_and_left_untouched(db: Path) -> None:
     await (await SQLiteStore.open(db)).aclose()
     newer = sqlite_schema.CURRENT_SCHEMA_VERSION + 1
@@ -257,7 +277,7 @@ async def test_a_second_store_on_the_same_file_sees_what_the_first_changed(
         await store.archive_prompt("archived")
 
         changed = await other.poll_changes(start.token)
-        assert changed.names == {"team/created", "published", "labelled", "archived"}
+        assert changed.names == frozenset({"team/created", "published", "labelled", "archived"})
         assert (await other.get_version("published")).template == "published v2"
         assert (await other.poll_changes(changed.token)).names == frozenset()
     finally:
@@ -280,7 +300,7 @@ async def test_a_poller_behind_the_trimmed_change_log_is_told_to_reread(
     assert too_far.names is None  # unknown: the caller must re-read everything
     assert too_far.token == (await store.poll_changes(None)).token
     recent = await store.poll_changes(tokens[1])
-    assert recent.names == {"often"}
+    assert recent.names == frozenset({"often"})
 
 
 # -- files that cannot be a store ------------------------------------------------------------------

@@ -28,9 +28,7 @@ async def test_every_acknowledged_version_survives_sigkill_and_the_file_stays_so
     acknowledged: dict[int, str] = {}
     for kill in range(KILLS):
         wait_for = 25 + 10 * kill
-        with WorkerProcess(
-            "writer", db, "--name", NAME, "--worker", str(kill), stderr_dir=tmp_path
-        ) as writer:
+        with WorkerProcess("writer", db, name=NAME, worker=kill, stderr_dir=tmp_path) as writer:
             acks: list[Message] = [writer.next_message() for _ in range(wait_for)]
             writer.kill()  # somewhere in the middle of the next publish
             _, unread = writer.finish()

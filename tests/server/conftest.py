@@ -72,7 +72,11 @@ async def seed(path: Path) -> None:
         await service.create_prompt(
             "letter", template="Dear {{who}},\n{{> footer}}", description="includes footer"
         )
-        await service.create_prompt("test_simple_prompt", template="This is a simple prompt for testing.")
+        await service.create_prompt(
+            "test_simple_prompt",
+            template="This is a simple prompt for testing.",
+            description="A simple prompt without arguments",
+        )
         await service.create_prompt(
             "test_prompt_with_arguments",
             template="Prompt with arguments: arg1='{{arg1}}', arg2='{{arg2}}'",
@@ -183,8 +187,8 @@ class Received:
     def methods(self) -> list[str]:
         return [getattr(getattr(m, "root", m), "method", "") for m in self.messages]
 
-    async def wait_for(self, method: str, timeout: float = 5.0, uri: str | None = None) -> Any:
-        with anyio.fail_after(timeout):
+    async def wait_for(self, method: str, within: float = 5.0, uri: str | None = None) -> Any:
+        with anyio.fail_after(within):
             while True:
                 for message in self.messages:
                     inner = getattr(message, "root", message)

@@ -22,12 +22,14 @@ Message = dict[str, Any]
 
 
 class WorkerProcess:
-    def __init__(self, mode: str, db: Path, *options: str, stderr_dir: Path) -> None:
+    def __init__(self, mode: str, db: Path, *, stderr_dir: Path, **options: object) -> None:
+        """Start ``sqlite_worker MODE --db DB``, each option as a flag (``worker=3`` is ``--worker 3``)."""
         self.mode = mode
         self._stderr_path = stderr_dir / f"worker-{id(self)}.stderr"
         self._stderr: IO[str] = self._stderr_path.open("w")
+        flags = [part for key, value in options.items() for part in (f"--{key}", str(value))]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.sqlite_worker", mode, "--db", str(db), *options],
+            [sys.executable, "-m", "tests.support.sqlite_worker", mode, "--db", str(db), *flags],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -97,17 +97,19 @@ class SQLiteStore:
             where.append("(p.name LIKE ? ESCAPE '\\' OR p.description LIKE ? ESCAPE '\\')")
             params += [pattern, pattern]
         if query.tag:
-            where.append("EXISTS (SELECT 1 FROM prompt_tags t WHERE t.tag = ? AND t.prompt_id = p.id)")
+            where.append("p.id IN (SELECT prompt_id FROM prompt_tags WHERE tag = ?)")
             params.append(query.tag)
         if query.label and query.label != LATEST:
-            where.append("EXISTS (SELECT 1 FROM labels l WHERE l.label = ? AND l.prompt_id = p.id)")
+            where.append("p.id IN (SELECT prompt_id FROM labels WHERE label = ?)")
             params.append(query.label)
         if query.after:
             after_name, after_id = _decode_cursor(query.after)
             where.append("(p.name, p.id) > (?, ?)")
             params += [after_name, after_id]
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p"
+            # The planner would rather walk prompts_live_name and fetch every row to test the search;
+            # prompts_listing answers every filter from the index (see migration 2 in sqlite_schema).
+            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p INDEXED BY prompts_listing"
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY p.name, p.id LIMIT ?"
         )

@@ -243,9 +243,9 @@ class PromptshelfMCP:
         try:
             text = await self._document_text(uri)
         except (NotFoundError, InvalidArgumentError) as exc:
-            raise invalid_params(f"resource {uri!r}: {exc.message}", exc) from None
+            raise invalid_params(f"resource {uri!r}: {exc.message}", exc, uri=uri) from None
         if text is None:
-            raise invalid_params(f"unknown resource {uri!r}: not a prompt:// URI of a prompt", None)
+            raise invalid_params(f"unknown resource {uri!r}: not a prompt:// URI of a prompt", None, uri=uri)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
         )
@@ -382,11 +382,12 @@ def tool_error(exc: PromptshelfError) -> types.CallToolResult:
     )
 
 
-def invalid_params(message: str, exc: PromptshelfError | None) -> MCPError:
+def invalid_params(message: str, exc: PromptshelfError | None, **extra: Any) -> MCPError:
+    """JSON-RPC -32602; its data is the structured error a tool result would carry."""
     data: dict[str, Any] = (
         exc.to_dict() if exc is not None else {"code": "invalid_argument", "message": message}
     )
-    return MCPError(INVALID_PARAMS, message, data=data)
+    return MCPError(INVALID_PARAMS, message, data={**data, **extra})
 
 
 def _required(variable: Any) -> bool:

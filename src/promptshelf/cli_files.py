@@ -1,0 +1,253 @@
+"""``promptshelf export``, ``import`` and ``copy``: prompts as files in git, and moving them between
+backends. Parsing and printing only: the file format is ``prompt_files``, the copy logic ``copying``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from promptshelf.backends import open_store
+from promptshelf.cli import (
+    EXIT_CODES,
+    _check_writable,
+    _policy,
+    _run,
+    build_settings,
+    json_option,
+    settings_options,
+)
+from promptshelf.copying import CopyObserver, CopyReport, PromptResult, copy_prompts
+from promptshelf.errors import PromptshelfError
+from promptshelf.prompt_files import ExportReport, ImportReport, export_prompts, import_prompts
+from promptshelf.service import PromptService
+from promptshelf.settings import Settings
+
+
+def register(group: click.Group) -> None:
+    group.add_command(export_command)
+    group.add_command(import_command)
+    group.add_command(copy_command)
+
+
+@click.command("export")
+@settings_options
+@json_option
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--history", is_flag=True, help="Also write every earlier version into each file.")
+def export_command(as_json: bool, directory: Path, history: bool, **flags: Any) -> None:
+    """Write one Markdown file per prompt into DIRECTORY (front matter + template or messages)."""
+    settings = build_settings(**flags)
+    report = _run(settings, as_json, lambda s: export_prompts(s, directory, with_history=history))
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        click.echo(_export_text(report))
+
+
+@click.command("import")
+@settings_options
+@json_option
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--message", help="Commit message for the versions created (default: 'import FILE').")
+def import_command(as_json: bool, path: Path, dry_run: bool, message: str | None, **flags: Any) -> None:
+    """Read prompt files (a file, or a folder of them) into the store; only changed content makes a
+    new version, so importing the same files again changes nothing."""
+    settings = build_settings(**flags)
+    if not dry_run:
+        _check_writable(settings)
+    report = _run(settings, as_json, lambda s: import_prompts(s, path, dry_run=dry_run, message=message))
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        click.echo(_import_text(report))
+
+
+@click.command("copy")
+@json_option
+@click.option("--from", "source", required=True, metavar="SPEC", help="sqlite:PATH, posthog or statsig.")
+@click.option("--to", "destination", required=True, metavar="SPEC", help="sqlite:PATH, posthog or statsig.")
+@click.option("--dry-run", is_flag=True, help="Print what would be copied; write nothing.")
+def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) -> None:
+    """Copy every prompt with its history and labels from one backend to another.
+
+    Vendor credentials come from the environment (POSTHOG_*, STATSIG_*). Running it again after an
+    interruption resumes: versions already copied are recognised by content and not copied twice.
+    Version numbers are kept when the destination starts empty; a destination that already has a
+    prompt of that name gets the copied versions after its own, and the summary shows the mapping.
+    """
+    from_settings = _spec_settings(source, "--from")
+    to_settings = _spec_settings(destination, "--to")
+    if _same_store(from_settings, to_settings):
+        raise click.UsageError(f"--from {source} and --to {destination} are the same store")
+    if to_settings.read_only and not dry_run:
+        _check_writable(to_settings)
+    show_progress = not as_json and sys.stderr.isatty()
+
+    async def main() -> CopyReport:
+        source_store = await open_store(from_settings)
+        try:
+            destination_store = await open_store(to_settings)
+            try:
+                with _ProgressBar(enabled=show_progress) as bar:
+                    return await copy_prompts(
+                        PromptService(source_store, _policy(from_settings)),
+                        PromptService(destination_store, _policy(to_settings)),
+                        source_name=source,
+                        destination_name=destination,
+                        dry_run=dry_run,
+                        observer=bar,
+                    )
+            finally:
+                await destination_store.aclose()
+        finally:
+            await source_store.aclose()
+
+    try:
+        report = anyio.run(main)
+    except PromptshelfError as exc:
+        if as_json:
+            _echo_json({"error": exc.to_dict()})
+        else:
+            click.echo(f"error: {exc.message}", err=True)
+        sys.exit(EXIT_CODES.get(exc.code, 1))
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        click.echo(_copy_text(report))
+    if not report.complete:
+        sys.exit(EXIT_CODES["unavailable"])
+    if report.failures:
+        codes = {str((failure.error or {}).get("code", "internal")) for failure in report.failures}
+        sys.exit(EXIT_CODES.get(codes.pop(), 1) if len(codes) == 1 else 1)
+
+
+def _spec_settings(spec: str, option: str) -> Settings:
+    kind, _, rest = spec.partition(":")
+    if kind == "sqlite" and rest:
+        return build_settings(backend="sqlite", db=Path(rest))
+    if kind in ("posthog", "statsig") and not rest:
+        return build_settings(backend=kind)
+    raise click.BadParameter(
+        f"{spec!r} is not a store: use sqlite:PATH, posthog or statsig", param_hint=option
+    )
+
+
+def _same_store(a: Settings, b: Settings) -> bool:
+    if a.backend != b.backend:
+        return False
+    if a.backend == "sqlite":
+        return a.db.expanduser().resolve() == b.db.expanduser().resolve()
+    return True
+
+
+class _ProgressBar(CopyObserver):
+    """A rich progress bar on stderr (only on a terminal); one step per prompt."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.progress = (
+            Progress(
+                TextColumn("[bold]copy[/bold] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            if enabled
+            else None
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def started(self, total: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task("prompts", total=total)
+
+    def prompt_started(self, name: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=name)
+
+    def prompt_done(self, result: PromptResult) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _export_text(report: ExportReport) -> str:
+    written = sum(1 for prompt in report.prompts if prompt.written)
+    lines = [f"wrote {prompt.file}" for prompt in report.prompts if prompt.written]
+    lines.append(
+        f"{len(report.prompts)} prompts exported to {report.directory}: {written} files written, "
+        f"{len(report.prompts) - written} already up to date"
+    )
+    return "\n".join(lines)
+
+
+def _import_text(report: ImportReport) -> str:
+    lines = []
+    would = "would " if report.dry_run else ""
+    for prompt in report.prompts:
+        if prompt.action == "unchanged":
+            continue
+        changes = [f"v{number}" for number in prompt.new_versions]
+        changes += [
+            f"{move.label} -> v{move.version}"
+            + (f" (was v{move.previous})" if move.previous is not None else "")
+            for move in prompt.labels
+        ]
+        if prompt.metadata_changed:
+            changes.append("description/tags")
+        lines.append(f"{would}{prompt.action} {prompt.name}: {', '.join(changes)}  ({prompt.file})")
+    counts = {action: sum(1 for p in report.prompts if p.action == action) for action in ("create", "update")}
+    unchanged = len(report.prompts) - sum(counts.values())
+    dry = " (dry run: nothing written)" if report.dry_run else ""
+    lines.append(
+        f"{len(report.prompts)} prompt files: {would}create {counts['create']}, {would}update "
+        f"{counts['update']}, {unchanged} unchanged{dry}"
+    )
+    return "\n".join(lines)
+
+
+def _copy_text(report: CopyReport) -> str:
+    lines = []
+    would = "would " if report.dry_run else ""
+    for prompt in report.prompts:
+        if prompt.action == "failed":
+            lines.append(f"failed {prompt.name}: {(prompt.error or {}).get('message', '')}")
+        elif prompt.action != "unchanged":
+            renumbered = [f"v{a}->v{b}" for a, b in prompt.versions.items() if a != b]
+            detail = f"{prompt.versions_written} versions"
+            if renumbered:
+                detail += ", numbered " + " ".join(renumbered)
+            if prompt.labels_set:
+                detail += ", labels " + ", ".join(prompt.labels_set)
+            lines.append(f"{would}{prompt.action} {prompt.name}: {detail}")
+    lines.append(
+        f"{report.source} -> {report.destination}: {len(report.prompts)} prompts, "
+        f"{report.count('create')} {would}created, {report.count('update')} {would}updated, "
+        f"{report.count('unchanged')} unchanged, {report.count('failed')} failed; "
+        f"{report.versions_written} versions {would}written"
+        + (" (dry run: nothing written)" if report.dry_run else "")
+    )
+    if not report.complete:
+        lines.append("stopped early: a store was unavailable; run the same command again to resume")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""The benchmarks keep working: each runs at a tiny size and reports every figure (timings not judged)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from benchmarks import bench_scale
+
+from promptshelf.backends import sqlite as sqlite_backend
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+TABLES = {
+    "prompts": "id",
+    "versions": "prompt_id, version",
+    "labels": "prompt_id, label",
+    "prompt_tags": "tag, prompt_id",
+    "changes": "seq",
+    "sqlite_sequence": "name",
+}
+
+
+def test_bench_scale_reports_every_figure_at_a_small_size(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/bench_scale.py", "--prompts", "300", "--versions-per-prompt", "3",
+         "--lookups", "100", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+
+    results: dict[str, Any] = json.loads(out.read_text())
+    assert (results["prompts"], results["versions"]) == (300, 900)
+    for kind in ("resolve_latest", "resolve_version", "resolve_label", "search_common", "search_rare"):
+        assert results[kind]["count"] >= 5
+        assert 0 < results[kind]["median_ms"] <= results[kind]["p99_ms"]
+    common = [
+        i for i in range(300) if "summarize" in bench_scale.prompt_name(i) and not bench_scale.is_archived(i)
+    ]
+    assert results["search_common"]["page_size"] == min(50, len(common)) > 0
+    assert results["search_rare"]["page_size"] == 1
+    assert results["build_seconds"] > 0 and results["build_peak_rss_mb"] > 0 and results["peak_rss_mb"] > 0
+    assert set(results["targets_met"]) == set(bench_scale.TARGETS)
+    assert "resolve by name (latest)" in finished.stdout and "targets:" in finished.stdout
+
+
+def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the store's tables, timestamps masked (the two builds ran at different times)."""
+
+    def mask(value: Any) -> Any:
+        return "<timestamp>" if isinstance(value, str) and TIMESTAMP.match(value) else value
+
+    with closing(sqlite3.connect(path)) as db:
+        tables = {
+            table: [
+                tuple(mask(v) for v in row) for row in db.execute(f"SELECT * FROM {table} ORDER BY {key}")
+            ]
+            for table, key in TABLES.items()
+        }
+        tables["schema"] = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        tables["migrations"] = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    return tables
+
+
+def test_the_bulk_built_store_holds_exactly_what_the_service_would_have_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short change log, so that this small history already gets trimmed as a large one would be.
+    monkeypatch.setattr(sqlite_backend, "KEEP_CHANGES", 10)
+    prompts, versions = 100, 10  # 1,001 writes: one prompt of the 100 is archived
+    slow, fast = tmp_path / "service.db", tmp_path / "bulk.db"
+    anyio.run(bench_scale.build_through_service, slow, prompts, versions)
+    bench_scale.build_bulk(fast, prompts, versions)
+
+    reference, built = dump(slow), dump(fast)
+    assert [row[0] for row in reference["changes"]] == list(range(991, 1002))  # really trimmed
+    assert any(row[-1] is not None for row in reference["prompts"])  # really archived
+    for table in reference:
+        assert built[table] == reference[table], table
