@@ -90,7 +90,7 @@ class ChangeHub:
             if changes.names is not None and not changes.names:
                 return
             list_changed = await self._update_visible(changes.names)
-            updated = await self._updated_uris(changes.names)
+            updated = await self._updated_uris()
         if list_changed:
             await self._send_list_changed()
         for uri in updated:
@@ -132,7 +132,7 @@ class ChangeHub:
                     self._visible[name] = entry
         return changed
 
-    async def _updated_uris(self, names: frozenset[str] | None) -> list[str]:
+    async def _updated_uris(self) -> list[str]:
         updated = []
         for uri in self._subscribed():
             before = self._digests.get(uri)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One command for a newcomer: set up promptshelf in .venv, put a demo prompt in the default SQLite store
+# if it has none, show it working, then run the MCP server over streamable HTTP until Ctrl-C.
+# Usage: scripts/serve.sh [promptshelf serve flags]   (default: --transport http --port 8000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e .
+export PATH="$PWD/.venv/bin:$PATH"
+
+count=$(promptshelf ls --json | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["prompts"]))')
+if [ "$count" = "0" ]; then
+  echo "Your store is empty: adding a demo prompt 'hello'."
+  printf 'Hello {{name}}! Welcome to {{place}}.\n' |
+    promptshelf publish hello --description "A first prompt" --message "demo" >/dev/null
+fi
+
+echo "== promptshelf ls"
+promptshelf ls
+first=$(promptshelf ls --json --limit 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["prompts"][0]["name"])')
+echo "== promptshelf render $first --lenient"
+promptshelf render "$first" --lenient
+echo
+
+port=8000
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  if [ "${args[$i]}" = "--port" ]; then port=${args[$((i + 1))]}; fi
+done
+[ ${#args[@]} -gt 0 ] || args=(--transport http --port "$port")
+
+promptshelf serve "${args[@]}" &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' INT TERM EXIT
+if [[ " ${args[*]} " == *" --transport http "* ]]; then
+  for _ in $(seq 1 100); do
+    if health=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1).read().decode())" 2>/dev/null); then
+      echo "== GET http://127.0.0.1:$port/healthz -> $health"
+      echo "promptshelf is serving MCP at http://127.0.0.1:$port/mcp  (Ctrl-C to stop)"
+      break
+    fi
+    sleep 0.1
+  done
+fi
+wait "$server"
