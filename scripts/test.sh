@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+.venv/bin/python -m pip install --quiet -e ".[dev,examples]"
 if [ -f scripts/install-node-tools.sh ]; then
   bash scripts/install-node-tools.sh
 fi
