@@ -145,7 +145,13 @@ class PromptService:
         strict: bool = True,
     ) -> RenderedPrompt:
         resolved = await self.resolve(name, version=version, label=label)
-        bindings = templating.bind(resolved.variables, variables or {}, strict=strict)
+        return self.render_resolved(resolved, variables or {}, strict=strict)
+
+    def render_resolved(
+        self, resolved: Resolved, variables: Mapping[str, Any], *, strict: bool
+    ) -> RenderedPrompt:
+        """Render a version already resolved (the MCP surface also needs its description)."""
+        bindings = templating.bind(resolved.variables, variables, strict=strict)
         rendered = [templating.substitute(text, bindings.values) for text in resolved.texts]
         found = resolved.version
         return RenderedPrompt(

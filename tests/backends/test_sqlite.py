@@ -334,3 +334,26 @@ async def test_a_folder_that_cannot_be_created_is_unavailable(tmp_path: Path) ->
 async def test_a_path_that_is_a_directory_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(UnavailableError, match=f"cannot open the SQLite store at {tmp_path}: "):
         await SQLiteStore.open(tmp_path)
+
+
+async def test_cached_reads_are_never_stale_after_another_connection_commits(
+    store: SQLiteStore, db: Path
+) -> None:
+    await store.create_prompt("cached", PromptMeta(description="v1 desc"), text("v1", labels=["staging"]))
+    for _ in range(2):  # the second round is answered from the read cache
+        assert (await store.get_version("cached")).template == "v1"
+        assert (await store.get_version("cached", label="staging")).version == 1
+        assert (await store.get_summary("cached")).latest_version == 1
+    other = await SQLiteStore.open(db)  # as another process would write the same file
+    try:
+        await other.publish_version("cached", 1, text("v2"), PromptMeta(description="v2 desc"))
+        await other.set_label("cached", "staging", 2)
+    finally:
+        await other.aclose()
+    assert (await store.get_version("cached")).template == "v2"
+    assert (await store.get_version("cached", label="staging")).version == 2
+    summary = await store.get_summary("cached")
+    assert (summary.latest_version, summary.description) == (2, "v2 desc")
+    with sqlite3.connect(db) as plain:  # even a write by a program that is not promptshelf
+        plain.execute("UPDATE prompts SET description = 'edited by hand' WHERE name = 'cached'")
+    assert (await store.get_summary("cached")).description == "edited by hand"

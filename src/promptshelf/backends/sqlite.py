@@ -25,6 +25,7 @@ import aiosqlite
 import anyio
 
 from promptshelf.backends.base import Changes, PromptPage, VersionPage
+from promptshelf.backends.sqlite_cache import CommitAwareCache
 from promptshelf.backends.sqlite_schema import migrate
 from promptshelf.errors import ConflictError, InvalidArgumentError, NotFoundError, UnavailableError
 from promptshelf.model import (
@@ -64,6 +65,7 @@ class SQLiteStore:
         self._reader = reader
         self._writer = writer
         self._write_lock = asyncio.Lock()
+        self._cache = CommitAwareCache(path)
 
     @classmethod
     async def open(cls, location: Path | str) -> SQLiteStore:
@@ -82,6 +84,7 @@ class SQLiteStore:
         return cls(path, reader, writer)
 
     async def aclose(self) -> None:
+        self._cache.close()
         await self._reader.close()
         await self._writer.close()
 
@@ -121,17 +124,29 @@ class SQLiteStore:
         return PromptPage(prompts=prompts, next_cursor=next_cursor)
 
     async def get_summary(self, name: str) -> PromptSummary:
+        key = ("summary", name)
+        cached: PromptSummary | None = self._cache.get(key)
+        if cached is not None:
+            return cached
+        seen = self._cache.current_version()
         rows = await self._read(
             f"SELECT {_SUMMARY_COLUMNS} FROM prompts p WHERE p.name = ? AND p.archived_at IS NULL", (name,)
         )
         if not rows:
             raise _prompt_not_found(name)
         labels = await self._labels_of([rows[0][0]])
-        return _summary_from_row(rows[0], labels.get(rows[0][0], {}))
+        summary = _summary_from_row(rows[0], labels.get(rows[0][0], {}))
+        self._cache.put(key, summary, seen)
+        return summary
 
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
     ) -> PromptVersion:
+        key = ("version", name, version, label)
+        cached: PromptVersion | None = self._cache.get(key)
+        if cached is not None:
+            return cached
+        seen = self._cache.current_version()
         base = f"SELECT {_VERSION_COLUMNS} FROM prompts p "
         live = "p.name = ? AND p.archived_at IS NULL"
         if label is not None and label != LATEST:
@@ -151,7 +166,9 @@ class SQLiteStore:
         rows = await self._read(sql, params)
         if not rows:
             raise await self._explain_missing(name, version=version, label=label)
-        return _version_from_row(rows[0])
+        found = _version_from_row(rows[0])
+        self._cache.put(key, found, seen)
+        return found
 
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
         prompt_id, _ = await self._live_prompt(self._reader, name)

@@ -179,8 +179,9 @@ class PromptshelfMCP:
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
         try:
-            rendered = await self.service.render_prompt(params.name, params.arguments or {}, strict=True)
-            description = (await self.service.store.get_summary(rendered.name)).description
+            resolved = await self.service.resolve(params.name)
+            rendered = self.service.render_resolved(resolved, params.arguments or {}, strict=True)
+            description = resolved.version.description
         except NotFoundError as exc:
             raise invalid_params(f"unknown prompt {params.name!r}: {exc.message}", exc) from None
         except InvalidArgumentError as exc:
