@@ -6,7 +6,7 @@ with ``os.write``, feeding the same memory streams the SDK's server loop consume
 protection of the wire: while serving, fd 0 reads from ``/dev/null`` and fd 1 points at stderr, so a stray
 ``print`` (or a child process) cannot corrupt the protocol stream.
 
-When stdin is not a pipe, socket or terminal (a regular file, say) asyncio cannot watch it, and the SDK's
+When stdin is not a pipe, socket or terminal (a regular file or /dev/null, say) asyncio cannot watch it, and the SDK's
 thread-based transport is used instead.
 """
 
@@ -38,7 +38,8 @@ def _pipe_like(fd: int) -> bool:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    # Of character devices only terminals can be watched: epoll refuses /dev/null (EPERM).
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 @contextlib.asynccontextmanager
