@@ -6,8 +6,8 @@ with ``os.write``, feeding the same memory streams the SDK's server loop consume
 protection of the wire: while serving, fd 0 reads from ``/dev/null`` and fd 1 points at stderr, so a stray
 ``print`` (or a child process) cannot corrupt the protocol stream.
 
-When stdin is not a pipe, socket or terminal (a regular file or /dev/null, say) asyncio cannot watch it, and the SDK's
-thread-based transport is used instead.
+When stdin is not a pipe, socket or terminal (a regular file or /dev/null, say) asyncio cannot watch it,
+and the SDK's thread-based transport is used instead.
 """
 
 from __future__ import annotations
