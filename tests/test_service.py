@@ -134,7 +134,7 @@ class TestRendering:
         await operator.create_prompt("mail", template="Hi {{name}}\n{{> footer@production}}")
         doc = await operator.get_prompt("mail")
         assert doc.template == "Hi {{name}}\n-- {{signer}}"
-        assert [v.name for v in doc.variables] == ["signer", "name"]
+        assert [v.name for v in doc.variables] == ["name", "signer"]
         assert doc.includes == ["footer@1"]
         raw = await operator.get_prompt("mail", resolve_includes=False)
         assert raw.template == "Hi {{name}}\n{{> footer@production}}" and raw.includes == []

@@ -41,14 +41,24 @@ class TestIncludeSyntax:
 
 
 class TestVariables:
-    def test_declared_then_included_then_undeclared_placeholders(self) -> None:
+    def test_declarations_win_in_order_own_then_included_then_bare_placeholder(self) -> None:
         declared = [Variable(name="tone", description="how to sound")]
         included = [Variable(name="signer", description="from the footer"), Variable(name="tone")]
-        variables = effective_variables(declared, ["{{tone}} {{topic}} {{signer}}"], included)
-        assert [v.name for v in variables] == ["tone", "signer", "topic"]
-        assert variables[0].description == "how to sound"  # the including prompt's declaration wins
-        assert variables[1].description == "from the footer"  # a declaration beats a bare placeholder
-        assert variables[2] == Variable(name="topic", required=True)
+        variables = {
+            v.name: v for v in effective_variables(declared, ["{{tone}} {{topic}} {{signer}}"], included)
+        }
+        assert variables["tone"].description == "how to sound"  # the including prompt's declaration wins
+        assert variables["signer"].description == "from the footer"  # a declaration beats a bare placeholder
+        assert variables["topic"] == Variable(name="topic", required=True)
+
+    def test_declared_ones_come_first_then_the_rest_in_reading_order(self) -> None:
+        declared = [Variable(name="z_last_in_text")]
+        included = [Variable(name="signer"), Variable(name="unused_in_footer")]
+        expanded = ["{{greeting}} {{z_last_in_text}}\n-- {{signer}}"]
+        variables = effective_variables(
+            declared, ["{{greeting}} {{z_last_in_text}}\n{{> footer}}"], included, expanded
+        )
+        assert [v.name for v in variables] == ["z_last_in_text", "greeting", "signer", "unused_in_footer"]
 
 
 class TestBind:
@@ -110,7 +120,7 @@ class TestIncludes:
         )
         expanded = await expand_includes(["{{> body@production}}!"], load, ("mail",))
         assert expanded.texts == ["Dear {{name}}\n-- {{signer}}!"]
-        assert [v.name for v in expanded.included_variables] == ["signer", "name"]
+        assert [v.name for v in expanded.included_variables] == ["name", "signer"]
 
     async def test_a_cycle_is_an_error_naming_the_chain(self) -> None:
         load = loader({"b": "{{> c}}", "c": "{{> a}}"})

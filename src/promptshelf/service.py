@@ -198,7 +198,9 @@ class PromptService:
             return templating.IncludedPrompt(included.name, included.template or "", included.variables)
 
         expanded = await templating.expand_includes(texts, load, (found.name,))
-        variables = templating.effective_variables(found.variables, texts, expanded.included_variables)
+        variables = templating.effective_variables(
+            found.variables, texts, expanded.included_variables, expanded.texts
+        )
         return Resolved(found, expanded.texts, variables, includes)
 
     async def list_versions(

@@ -78,10 +78,23 @@ def derived_variables(texts: Iterable[str]) -> list[Variable]:
 
 
 def effective_variables(
-    declared: Iterable[Variable], texts: Iterable[str], included: Iterable[Variable] = ()
+    declared: Iterable[Variable],
+    texts: Iterable[str],
+    included: Iterable[Variable] = (),
+    expanded_texts: Iterable[str] | None = None,
 ) -> list[Variable]:
-    """Declared variables, then those of included prompts, then undeclared placeholders (required)."""
-    return merge_variables(declared, included, derived_variables(texts))
+    """The variables a version takes.
+
+    Which definition of a name wins: the version's own declaration, then an included prompt's, then a bare
+    placeholder (required, no description). The order: declared ones first, then the others as they first
+    appear in the text with includes expanded (so MCP clients ask for them in reading order).
+    """
+    own_declared = list(declared)
+    merged = {v.name: v for v in merge_variables(own_declared, included, derived_variables(texts))}
+    order = [v.name for v in own_declared]
+    order += placeholders(expanded_texts if expanded_texts is not None else texts)
+    order += list(merged)
+    return [merged[name] for name in dict.fromkeys(order) if name in merged]
 
 
 async def expand_includes(texts: list[str], load: IncludeLoader, chain: tuple[str, ...]) -> Expanded:
@@ -117,7 +130,9 @@ async def _expand_text(text: str, load: IncludeLoader, chain: tuple[str, ...]) -
             )
         included = await load(ref)
         inner_text, inner_variables = await _expand_text(included.template, load, (*chain, ref.name))
-        collected.extend(effective_variables(included.declared, [included.template], inner_variables))
+        collected.extend(
+            effective_variables(included.declared, [included.template], inner_variables, [inner_text])
+        )
         pieces.append(text[position : match.start()])
         pieces.append(inner_text)
         position = match.end()
