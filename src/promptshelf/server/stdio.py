@@ -18,11 +18,12 @@ import logging
 import os
 import stat
 from collections.abc import AsyncIterator
+from typing import Self
 
 import anyio
 import mcp.types as types
 from mcp.server.stdio import stdio_server
-from mcp.shared._context_streams import ContextReceiveStream, ContextSendStream, create_context_streams
+from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024 * 1024
 """The longest JSON-RPC message accepted on stdin (64 MiB)."""
 
-Streams = tuple[ContextReceiveStream[SessionMessage | Exception], ContextSendStream[SessionMessage]]
+Streams = tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]
 
 
 def _pipe_like(fd: int) -> bool:
@@ -69,47 +70,79 @@ def _divert(fd: int, replacement: int) -> None:
 
 @contextlib.asynccontextmanager
 async def _serve(fd_in: int, fd_out: int) -> AsyncIterator[Streams]:
-    """Serve over ``fd_in`` (owned: closed on exit) and ``fd_out`` (borrowed)."""
+    """Serve over ``fd_in`` (owned: closed on exit) and ``fd_out`` (borrowed).
+
+    The server loop reads straight from the pipe and writes straight to the file descriptor: no memory
+    stream and no relay task between them, so a request costs the fewest event-loop turns.
+    """
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_LINE)
     pipe = os.fdopen(fd_in, "rb", buffering=0)
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-    read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
-    write_stream, write_reader = create_context_streams[SessionMessage](0)
-
-    async def read_stdin() -> None:
-        async with read_writer:
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError as exc:  # a line longer than MAX_LINE
-                    await read_writer.send(exc)
-                    continue
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                try:
-                    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-                except Exception as exc:
-                    await read_writer.send(exc)
-                    continue
-                await read_writer.send(SessionMessage(message))
-
-    async def write_stdout() -> None:
-        async with write_reader:
-            async for session_message in write_reader:
-                data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                _write_all(fd_out, data.encode() + b"\n")
-
     try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(read_stdin)
-            tasks.start_soon(write_stdout)
-            yield read_stream, write_stream
-            tasks.cancel_scope.cancel()  # the server is done: stop waiting for stdin
+        yield PipeReadStream(reader), FdWriteStream(fd_out)
     finally:
         transport.close()
+
+
+class PipeReadStream:
+    """JSON-RPC messages, one per line, as the SDK's ``ReadStream`` protocol hands them to the server."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    async def receive(self) -> SessionMessage | Exception:
+        while True:
+            try:
+                line = await self._reader.readline()
+            except ValueError as exc:  # a line longer than MAX_LINE
+                return exc
+            if not line:
+                raise anyio.EndOfStream
+            if not line.strip():
+                continue
+            try:
+                return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+            except Exception as exc:
+                return exc
+
+    def __aiter__(self) -> PipeReadStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+class FdWriteStream:
+    """Each message the server sends, written to the file descriptor as one JSON line."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    async def send(self, item: SessionMessage, /) -> None:
+        data = item.message.model_dump_json(by_alias=True, exclude_unset=True)
+        _write_all(self._fd, data.encode() + b"\n")
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
