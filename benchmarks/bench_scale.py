@@ -246,27 +246,10 @@ def _insert_prompt(
     labels: dict[str, tuple[int, str]] = {}
     for number, draft in enumerate(plan.drafts, start=1):
         now = timestamp(seq + number)
-        body = draft.template if draft.type == "text" else _dump_messages(draft.messages or [])
-        versions.append(
-            (
-                prompt_id,
-                number,
-                draft.type,
-                body or "",
-                json.dumps(draft.config, ensure_ascii=False),
-                json.dumps([v.model_dump(exclude_none=True) for v in draft.variables], ensure_ascii=False),
-                draft.commit_message,
-                now,
-                draft.created_by,
-            )
-        )
+        versions.append(sqlite_backend.version_row(prompt_id, number, draft, now))
         for label in draft.labels:
             labels[label] = (number, now)
-    db.executemany(
-        "INSERT INTO versions (prompt_id, version, type, body, config, variables, commit_message,"
-        " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        versions,
-    )
+    db.executemany(sqlite_backend.INSERT_VERSION, versions)
     db.executemany(
         "INSERT INTO labels (prompt_id, label, version, updated_at) VALUES (?, ?, ?, ?)",
         [(prompt_id, label, number, now) for label, (number, now) in labels.items()],
@@ -275,10 +258,6 @@ def _insert_prompt(
         (write, plan.name, timestamp(write)) for write in range(seq + 1, last_write + 1) if write > keep_after
     ]
     db.executemany("INSERT INTO changes (seq, name, changed_at) VALUES (?, ?, ?)", changes)
-
-
-def _dump_messages(messages: list[Message]) -> str:
-    return json.dumps([m.model_dump() for m in messages], ensure_ascii=False)
 
 
 # -- measuring -------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -25,6 +24,7 @@ import aiosqlite
 import anyio
 
 from promptshelf.backends.base import Changes, PromptPage, VersionPage
+from promptshelf.backends.cursors import decode_cursor, encode_cursor
 from promptshelf.backends.sqlite_cache import CommitAwareCache
 from promptshelf.backends.sqlite_schema import migrate
 from promptshelf.errors import ConflictError, InvalidArgumentError, NotFoundError, UnavailableError
@@ -106,7 +106,7 @@ class SQLiteStore:
             where.append("p.id IN (SELECT prompt_id FROM labels WHERE label = ?)")
             params.append(query.label)
         if query.after:
-            after_name, after_id = _decode_cursor(query.after)
+            after_name, after_id = decode_cursor(query.after)
             where.append("(p.name, p.id) > (?, ?)")
             params += [after_name, after_id]
         sql = (
@@ -120,7 +120,7 @@ class SQLiteStore:
         page, more = rows[: query.limit], len(rows) > query.limit
         labels = await self._labels_of([row[0] for row in page])
         prompts = [_summary_from_row(row, labels.get(row[0], {})) for row in page]
-        next_cursor = _encode_cursor(page[-1][1], page[-1][0]) if more and page else None
+        next_cursor = encode_cursor(page[-1][1], page[-1][0]) if more and page else None
         return PromptPage(prompts=prompts, next_cursor=next_cursor)
 
     async def get_summary(self, name: str) -> PromptSummary:
@@ -323,22 +323,7 @@ class SQLiteStore:
     async def _insert_version(
         self, db: aiosqlite.Connection, prompt_id: int, version: int, draft: VersionDraft, now: str
     ) -> None:
-        body = draft.template if draft.type == "text" else _dump_messages(draft.messages or [])
-        await db.execute(
-            "INSERT INTO versions (prompt_id, version, type, body, config, variables, commit_message,"
-            " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                prompt_id,
-                version,
-                draft.type,
-                body or "",
-                json.dumps(draft.config, ensure_ascii=False),
-                json.dumps([v.model_dump(exclude_none=True) for v in draft.variables], ensure_ascii=False),
-                draft.commit_message,
-                now,
-                draft.created_by,
-            ),
-        )
+        await db.execute(INSERT_VERSION, version_row(prompt_id, version, draft, now))
         for label in draft.labels:
             await _upsert_label(db, prompt_id, label, version, now)
 
@@ -447,6 +432,28 @@ async def _record_change(db: aiosqlite.Connection, name: str, now: str) -> None:
         await db.execute("DELETE FROM changes WHERE seq <= ?", (seq - KEEP_CHANGES,))
 
 
+INSERT_VERSION = (
+    "INSERT INTO versions (prompt_id, version, type, body, config, variables, commit_message,"
+    " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def version_row(prompt_id: int, version: int, draft: VersionDraft, now: str) -> tuple[Any, ...]:
+    """The ``versions`` row of a draft (also used by the scale benchmark's bulk builder)."""
+    body = draft.template if draft.type == "text" else _dump_messages(draft.messages or [])
+    return (
+        prompt_id,
+        version,
+        draft.type,
+        body or "",
+        json.dumps(draft.config, ensure_ascii=False),
+        json.dumps([v.model_dump(exclude_none=True) for v in draft.variables], ensure_ascii=False),
+        draft.commit_message,
+        now,
+        draft.created_by,
+    )
+
+
 def _summary_from_row(row: sqlite3.Row, labels: dict[str, int]) -> PromptSummary:
     _, name, description, type_, latest, tags, variables, updated_at, archived_at = row
     return PromptSummary(
@@ -507,17 +514,3 @@ def _prompt_not_found(name: str) -> NotFoundError:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _encode_cursor(name: str, prompt_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([name, prompt_id]).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        name, prompt_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(name), int(prompt_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(
-            f"invalid cursor {cursor!r}: pass next_cursor from a previous page"
-        ) from exc

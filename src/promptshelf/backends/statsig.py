@@ -13,7 +13,6 @@ the losing version, and a writer that dies between its create and its check leav
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +22,7 @@ import anyio
 
 from promptshelf.backends.base import Changes, PromptPage, Store, VersionPage
 from promptshelf.backends.cache import CachingStore
+from promptshelf.backends.cursors import decode_cursor, encode_cursor
 from promptshelf.backends.statsig_api import API_VERSION, JsonDict, StatsigApi
 from promptshelf.backends.statsig_mapping import (
     CANDIDATE_LABEL,
@@ -120,7 +120,7 @@ class StatsigStore:
     async def list_prompts(self, query: PromptQuery) -> PromptPage:
         # Entries are ordered by (name, archived before live), as a name archived and created again has
         # both; the cursor is the last entry's place in that order.
-        after = _decode_cursor(query.after) if query.after else None
+        after = decode_cursor(query.after) if query.after else None
         search = query.search.lower() if query.search else None
         candidates = sorted(
             (raw for raw in await self._api.list_prompts() if addressable(raw.get("name"))),
@@ -154,7 +154,7 @@ class StatsigStore:
         page = found[: query.limit]
         more = len(found) > query.limit
         return PromptPage(
-            prompts=page, next_cursor=_encode_cursor(_place(page[-1])) if more and page else None
+            prompts=page, next_cursor=encode_cursor(*_place(page[-1])) if more and page else None
         )
 
     async def get_summary(self, name: str) -> PromptSummary:
@@ -419,20 +419,6 @@ def _listed(prompt: StatsigPrompt, *, include_archived: bool) -> list[PromptSumm
 
 def _place(summary: PromptSummary) -> tuple[str, int]:
     return summary.name, 0 if summary.archived else 1
-
-
-def _encode_cursor(place: tuple[str, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(place)).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        name, rank = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(name), int(rank)
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgumentError(
-            f"invalid cursor {cursor!r}: pass next_cursor from a previous page"
-        ) from exc
 
 
 async def _map(func: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]:
