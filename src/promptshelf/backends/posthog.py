@@ -34,6 +34,19 @@ import httpx
 from promptshelf.backends.base import Changes, PromptPage, Store, VersionPage
 from promptshelf.backends.cache import CachingStore
 from promptshelf.backends.posthog_api import JsonObject, PostHogApi, check_name
+from promptshelf.backends.posthog_mapping import (
+    META_KEY,
+    dropped_fields,
+    labels_by_version,
+    matches_query,
+    parse_messages,
+    promptshelf_meta,
+    same_content,
+    stale_base_conflict,
+    summary_from_object,
+    user_name,
+    version_from_object,
+)
 from promptshelf.backends.vendor_http import VendorHttp
 from promptshelf.errors import (
     ConflictError,
@@ -44,22 +57,17 @@ from promptshelf.errors import (
 )
 from promptshelf.model import (
     LATEST,
-    Message,
     PromptMeta,
     PromptQuery,
     PromptSummary,
-    PromptType,
     PromptVersion,
-    Variable,
     VersionDraft,
     VersionInfo,
-    variable_names,
 )
 from promptshelf.settings import Settings
 
 logger = logging.getLogger("promptshelf.posthog")
 
-META_KEY = "_promptshelf"
 _ROW_MEMO_SIZE = 4096
 _SNAPSHOTS_KEPT = 16
 _HISTORY_FETCHES = 8
@@ -114,15 +122,15 @@ class PostHogStore:
                 "PostHog cannot list archived prompts (its API lists live prompts only); "
                 "leave include_archived off with the posthog backend"
             )
-        summaries = [_summary(row) for row in await self.api.list_all()]
-        wanted = [s for s in summaries if _matches(s, query)]
+        summaries = [summary_from_object(row) for row in await self.api.list_all()]
+        wanted = [s for s in summaries if matches_query(s, query)]
         wanted.sort(key=lambda s: s.name)
         page = wanted[: query.limit]
         more = len(wanted) > query.limit
         return PromptPage(prompts=page, next_cursor=page[-1].name if more and page else None)
 
     async def get_summary(self, name: str) -> PromptSummary:
-        return _summary(await self.api.get(check_name(name)))
+        return summary_from_object(await self.api.get(check_name(name)))
 
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
@@ -135,12 +143,12 @@ class PostHogStore:
             obj = await self.api.get(name, version=version)
         prompt_level = None
         if obj["version"] != obj.get("latest_version", obj["version"]):
-            prompt_level = _ours(await self.api.get(name))
-        return _version(obj, prompt_level)
+            prompt_level = promptshelf_meta(await self.api.get(name))
+        return version_from_object(obj, prompt_level)
 
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
         answer = await self.api.resolve(check_name(name), limit=limit, before_version=before_version)
-        labels = _labels_by_version(answer["prompt"])
+        labels = labels_by_version(answer["prompt"])
         limiter = asyncio.Semaphore(_HISTORY_FETCHES)
 
         async def info(item: JsonObject) -> VersionInfo:
@@ -159,7 +167,7 @@ class PostHogStore:
 
     async def poll_changes(self, since: str | None) -> Changes:
         snapshot = {
-            row["name"]: f"{row['id']}:{row['version']}:{sorted(_labels_by_version(row).items())}"
+            row["name"]: f"{row['id']}:{row['version']}:{sorted(labels_by_version(row).items())}"
             for row in await self.api.list_all()
         }
         token = hashlib.sha256(json.dumps(sorted(snapshot.items())).encode()).hexdigest()[:24]
@@ -197,7 +205,7 @@ class PostHogStore:
             ) from exc
         except UnavailableError as exc:
             obj = await self._recover_write(name, 1, value, config, exc)
-        dropped = _dropped_fields(obj, config, draft)
+        dropped = dropped_fields(obj, config, draft)
         if dropped:
             # The server was not known to be an older one until it answered; undo rather than keep a
             # prompt that silently lost what the caller asked for.
@@ -206,7 +214,7 @@ class PostHogStore:
                 f"this (older) PostHog server does not store {', '.join(dropped)}; the prompt was not "
                 "created. Upgrade PostHog or leave those out"
             )
-        return _version(obj, None)
+        return version_from_object(obj, None)
 
     async def publish_version(
         self, name: str, base_version: int, draft: VersionDraft, meta: PromptMeta | None = None
@@ -214,9 +222,9 @@ class PostHogStore:
         check_name(name)
         current = await self.api.get(name)
         if current["version"] != base_version:
-            raise _stale_base(name, base_version, current["version"])
+            raise stale_base_conflict(name, base_version, current["version"])
         if meta is None:
-            ours = _ours(current)
+            ours = promptshelf_meta(current)
             meta = PromptMeta(description=ours.get("description"), tags=ours.get("tags", []))
         value, config = self._encode(draft, meta)
         try:
@@ -229,10 +237,10 @@ class PostHogStore:
                 labels=draft.labels or None,
             )
         except ConflictError as exc:
-            raise _stale_base(name, base_version, exc.current_version) from exc
+            raise stale_base_conflict(name, base_version, exc.current_version) from exc
         except UnavailableError as exc:
             obj = await self._recover_write(name, base_version + 1, value, config, exc)
-        return _version(obj, None)
+        return version_from_object(obj, None)
 
     async def set_label(self, name: str, label: str, version: int) -> int | None:
         await self._learn_capabilities(check_name(name))
@@ -282,7 +290,7 @@ class PostHogStore:
             ours["description"] = meta.description
         if meta.tags:
             ours["tags"] = list(meta.tags)
-        if draft.type == "text" and _parse_messages(value) is not None:
+        if draft.type == "text" and parse_messages(value) is not None:
             ours["type"] = "text"
         supports_config = self.api.capabilities.config is not False
         if draft.created_by and (ours or supports_config):
@@ -314,7 +322,7 @@ class PostHogStore:
             latest = None
         except PromptshelfError:
             raise error from None
-        if latest is not None and latest["version"] == expected and _same_content(latest, value, config):
+        if latest is not None and latest["version"] == expected and same_content(latest, value, config):
             logger.info("PostHog applied the %s write of %r although its answer was lost", self.kind, name)
             return latest
         raise UnavailableError(
@@ -326,7 +334,7 @@ class PostHogStore:
 
     async def _row_extras(self, name: str, item: JsonObject) -> tuple[str | None, str | None]:
         """Commit message and author of one history row (the history page carries neither)."""
-        fallback_author = _user(item.get("created_by"))
+        fallback_author = user_name(item.get("created_by"))
         caps = self.api.capabilities
         if not (caps.config or caps.version_description):
             return None, fallback_author
@@ -334,7 +342,7 @@ class PostHogStore:
             obj = await self.api.get(name, version=item["version"])
             if obj["id"] != item["id"]:  # the prompt was re-created meanwhile; don't memoise a mismatch
                 return None, fallback_author
-            self._rows[item["id"]] = (obj.get("version_description"), _ours(obj).get("created_by"))
+            self._rows[item["id"]] = (obj.get("version_description"), promptshelf_meta(obj).get("created_by"))
             while len(self._rows) > _ROW_MEMO_SIZE:
                 self._rows.popitem(last=False)
         commit_message, author = self._rows[item["id"]]
@@ -356,153 +364,3 @@ async def open_posthog_store(settings: Settings) -> Store:
         api_key=settings.posthog_personal_api_key.get_secret_value(),
     )
     return CachingStore(store, ttl=settings.cache_ttl)
-
-
-# -- mapping PostHog objects to the model ------------------------------------------------------------
-
-
-def _ours(obj: JsonObject) -> JsonObject:
-    config = obj.get("config")
-    ours = config.get(META_KEY) if isinstance(config, dict) else None
-    return ours if isinstance(ours, dict) else {}
-
-
-def _parse_messages(text: Any) -> list[Message] | None:
-    """The chat messages a prompt string encodes, or ``None`` if it is not a message list."""
-    if not isinstance(text, str) or not text.lstrip().startswith("["):
-        return None
-    try:
-        items = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(items, list) or not items:
-        return None
-    messages = []
-    for item in items:
-        if not (
-            isinstance(item, dict)
-            and set(item) == {"role", "content"}
-            and item["role"] in ("system", "user", "assistant")
-            and isinstance(item["content"], str)
-        ):
-            return None
-        messages.append(Message(role=item["role"], content=item["content"]))
-    return messages
-
-
-def _content(obj: JsonObject) -> tuple[PromptType, str | None, list[Message] | None]:
-    text = obj["prompt"] if isinstance(obj.get("prompt"), str) else json.dumps(obj.get("prompt"))
-    messages = None if _ours(obj).get("type") == "text" else _parse_messages(text)
-    if messages is not None:
-        return "chat", None, messages
-    return "text", text, None
-
-
-def _labels_by_version(obj: JsonObject) -> dict[str, int]:
-    return {
-        entry["name"]: entry["version"]
-        for entry in obj.get("all_labels") or []
-        if isinstance(entry, dict)
-        and isinstance(entry.get("name"), str)
-        and isinstance(entry.get("version"), int)
-    }
-
-
-def _user(user: Any) -> str | None:
-    if isinstance(user, dict):
-        found = user.get("email") or user.get("distinct_id")
-        return str(found) if found else None
-    return None
-
-
-def _variables(ours: JsonObject) -> list[Variable]:
-    return [Variable(**item) for item in ours.get("variables", []) if isinstance(item, dict)]
-
-
-def _version(obj: JsonObject, prompt_level: JsonObject | None) -> PromptVersion:
-    """``prompt_level``: the latest version's ``_promptshelf`` data when ``obj`` is an older version."""
-    ours = _ours(obj)
-    prompt_meta = ours if prompt_level is None else prompt_level
-    type_, template, messages = _content(obj)
-    config = {key: value for key, value in (obj.get("config") or {}).items() if key != META_KEY}
-    if isinstance(obj.get("labels"), list):
-        labels = [label for label in obj["labels"] if isinstance(label, str)]
-    else:
-        labels = [label for label, at in _labels_by_version(obj).items() if at == obj["version"]]
-    return PromptVersion(
-        name=obj["name"],
-        version=obj["version"],
-        type=type_,
-        template=template,
-        messages=messages,
-        config=config,
-        variables=_variables(ours),
-        commit_message=obj.get("version_description"),
-        created_at=obj["created_at"],
-        # Only what promptshelf was told: PostHog names its user on some answers and not on others.
-        created_by=ours.get("created_by"),
-        labels=sorted(labels),
-        description=prompt_meta.get("description"),
-        tags=list(prompt_meta.get("tags", [])),
-        latest_version=obj.get("latest_version") or obj["version"],
-        source="upstream",
-    )
-
-
-def _summary(obj: JsonObject) -> PromptSummary:
-    version = _version(obj, None)
-    return PromptSummary(
-        name=version.name,
-        description=version.description,
-        type=version.type,
-        latest_version=version.latest_version,
-        labels=dict(sorted(_labels_by_version(obj).items())),
-        tags=version.tags,
-        variables=variable_names(version.variables, version.text_parts),
-        updated_at=obj.get("updated_at") or obj["created_at"],
-    )
-
-
-def _matches(summary: PromptSummary, query: PromptQuery) -> bool:
-    if query.after is not None and summary.name <= query.after:
-        return False
-    if query.search:
-        needle = query.search.casefold()
-        if needle not in summary.name.casefold() and needle not in (summary.description or "").casefold():
-            return False
-    if query.tag and query.tag not in summary.tags:
-        return False
-    return not (query.label and query.label != LATEST and query.label not in summary.labels)
-
-
-def _same_content(obj: JsonObject, value: Any, config: JsonObject | None) -> bool:
-    stored = obj.get("prompt")
-    if isinstance(value, str):
-        same = stored == value
-    else:
-        try:
-            same = isinstance(stored, str) and json.loads(stored) == value
-        except ValueError:
-            same = False
-    return same and (config is None or "config" not in obj or (obj.get("config") or {}) == config)
-
-
-def _dropped_fields(obj: JsonObject, config: JsonObject | None, draft: VersionDraft) -> list[str]:
-    dropped = []
-    ours = {key: value for key, value in (config or {}).get(META_KEY, {}).items() if key != "created_by"}
-    asked_for_config = any(key != META_KEY for key in config or {}) or bool(ours)
-    if asked_for_config and "config" not in obj:
-        dropped.append("config, variables, tags or description")
-    if draft.commit_message is not None and "version_description" not in obj:
-        dropped.append("commit messages")
-    if draft.labels and "labels" not in obj and "all_labels" not in obj:
-        dropped.append("labels")
-    return dropped
-
-
-def _stale_base(name: str, base_version: int, current: int | None) -> ConflictError:
-    return ConflictError(
-        f"prompt {name!r} changed since version {base_version} was read: the latest version is now "
-        f"{current}; read it, reapply your change and publish with base_version={current}",
-        current_version=current,
-    )
