@@ -6,9 +6,7 @@ import json
 from typing import Any
 
 from promptshelf.backends.posthog_api import JsonObject
-from promptshelf.errors import (
-    ConflictError,
-)
+from promptshelf.errors import ConflictError
 from promptshelf.model import (
     LATEST,
     Message,
