@@ -25,7 +25,7 @@ from promptshelf.cli import (
 )
 from promptshelf.copying import CopyObserver, CopyReport, PromptResult, copy_prompts
 from promptshelf.errors import PromptshelfError
-from promptshelf.prompt_files import ExportReport, ImportReport, export_prompts, import_prompts
+from promptshelf.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
 from promptshelf.service import PromptService
 from promptshelf.settings import Settings
 

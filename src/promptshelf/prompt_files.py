@@ -39,33 +39,21 @@ export again gives the same bytes.
 
 from __future__ import annotations
 
-import copy
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.copying import (
     PromptHistory,
-    SyncPlan,
     VersionSpec,
-    apply_plan,
-    existing_current,
-    existing_history,
-    live_names,
-    plan_sync,
-    read_current,
-    read_history,
 )
 from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.model import Message, PromptType, Variable, validate_label, validate_name
-from promptshelf.service import PromptService
 
 SUFFIX = ".md"
 FENCE = "---"
@@ -422,150 +410,3 @@ def write_if_changed(path: Path, text: str) -> bool:
     scratch.write_text(text, encoding="utf-8", newline="\n")
     scratch.replace(path)
     return True
-
-
-# -- export and import -----------------------------------------------------------------------------
-
-
-class ExportedPrompt(BaseModel):
-    name: str
-    file: str
-    written: bool
-    """False when the file already held exactly this."""
-
-
-class ExportReport(BaseModel):
-    directory: str
-    history: bool
-    prompts: list[ExportedPrompt] = Field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        data["written"] = sum(1 for prompt in self.prompts if prompt.written)
-        return data
-
-
-async def export_prompts(service: PromptService, root: Path, *, with_history: bool = False) -> ExportReport:
-    """Write one file per live prompt below ``root``; a file already holding the same text is not touched.
-
-    Files of prompts that are no longer in the store are left where they are.
-    """
-    report = ExportReport(directory=str(root), history=with_history)
-    async for name in live_names(service):
-        history = await (read_history if with_history else read_current)(service, name)
-        path = prompt_path(root, name)
-        written = write_if_changed(path, render_prompt_file(history, with_history=with_history))
-        report.prompts.append(ExportedPrompt(name=name, file=str(path), written=written))
-    return report
-
-
-class LabelChange(BaseModel):
-    label: str
-    version: int
-    previous: int | None
-
-
-class ImportedPrompt(BaseModel):
-    name: str
-    file: str
-    action: Literal["create", "update", "unchanged"]
-    new_versions: list[int] = Field(default_factory=list)
-    """The numbers the new versions get (or would get, in a dry run)."""
-    labels: list[LabelChange] = Field(default_factory=list)
-    metadata_changed: bool = False
-
-
-class ImportReport(BaseModel):
-    source: str
-    dry_run: bool
-    prompts: list[ImportedPrompt] = Field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        data["totals"] = {
-            action: sum(1 for prompt in self.prompts if prompt.action == action)
-            for action in ("create", "update", "unchanged")
-        }
-        return data
-
-
-async def import_prompts(
-    service: PromptService, root: Path, *, dry_run: bool = False, message: str | None = None
-) -> ImportReport:
-    """Bring the store in line with the prompt files at ``root``; only changed content makes versions.
-
-    Nothing is written unless every file reads cleanly and passes the service's rules (checked by
-    importing into a scratch SQLite store first). A dry run plans and reports, and writes nothing.
-    """
-    files = read_prompt_files(root)
-    await _check_on_scratch(files, service)
-    plans: list[tuple[PromptFile, SyncPlan]] = []
-    for prompt_file in files:
-        history = _with_commit_message(prompt_file, message)
-        name = history.name
-        read_existing = existing_history if prompt_file.has_history else existing_current
-        try:
-            existing = await read_existing(service, name)
-        except PromptshelfError as exc:
-            raise _in_file(prompt_file.path, exc, "") from exc
-        plans.append((prompt_file, plan_sync(history, existing)))
-    report = ImportReport(source=str(root), dry_run=dry_run)
-    for prompt_file, plan in plans:
-        if not dry_run:
-            try:
-                await apply_plan(service, plan)
-            except PromptshelfError as exc:
-                done = len(report.prompts)
-                note = f" (the {done} files before it were imported; fix this one and import again)"
-                raise _in_file(prompt_file.path, exc, note) from exc
-        report.prompts.append(
-            ImportedPrompt(
-                name=plan.name,
-                file=str(prompt_file.path),
-                action=plan.action,
-                new_versions=list(range(plan.base_version + 1, plan.base_version + 1 + len(plan.publish))),
-                labels=[
-                    LabelChange(label=move.label, version=move.version, previous=move.previous)
-                    for move in plan.labels
-                ],
-                metadata_changed=plan.meta_changed,
-            )
-        )
-    return report
-
-
-def _in_file(path: Path, exc: PromptshelfError, note: str) -> PromptshelfError:
-    """The same error (same code), its message starting with the file it is about."""
-    if isinstance(exc, PromptFileError):
-        return exc
-    error = copy.copy(exc)
-    error.message = f"{path}: {exc.message}{note}"
-    error.args = (error.message,)
-    return error
-
-
-def _with_commit_message(prompt_file: PromptFile, message: str | None) -> PromptHistory:
-    """The file's history, its current version carrying the commit message a new version should get."""
-    history = prompt_file.history
-    current = history.versions[-1]
-    if message is None and prompt_file.has_history:
-        return history
-    commit_message = message or prompt_file.commit_message or f"import {prompt_file.path.as_posix()}"
-    versions = [*history.versions[:-1], current.model_copy(update={"commit_message": commit_message})]
-    return history.model_copy(update={"versions": versions})
-
-
-async def _check_on_scratch(files: list[PromptFile], service: PromptService) -> None:
-    """Apply every file to an empty scratch SQLite store with the same rules, so that a file the
-    service would refuse stops the import before the real store is touched."""
-    with tempfile.TemporaryDirectory(prefix="promptshelf-import-") as scratch_dir:
-        store = await SQLiteStore.open(Path(scratch_dir) / "check.db")
-        try:
-            scratch = PromptService(store, service.policy)
-            for prompt_file in files:
-                try:
-                    await apply_plan(scratch, plan_sync(prompt_file.history, None))
-                except PromptshelfError as exc:
-                    raise PromptFileError(prompt_file.path, exc.message) from exc
-        finally:
-            await store.aclose()
