@@ -6,8 +6,8 @@ after a warm-up) for
 - promptshelf (``promptshelf serve`` on a seeded SQLite file),
 - a bare SDK server answering from a dict (``bench_mcp_bare.py``; the floor the SDK allows),
 - the peer ``prompt-mcp-server`` from PyPI (prompts from Markdown files; it has no tools, so only
-  ``prompts/get``). It is looked for in ``.tools/peer-venv`` (``python -m venv .tools/peer-venv &&
-  .tools/peer-venv/bin/pip install prompt-mcp-server``); without it that row is skipped.
+  ``prompts/get``). It runs from its own virtualenv, ``.tools/peer-venv``, which the benchmark makes with
+  pip the first time (``--no-peer`` skips that row).
 
 HTTP: requests per second of ``prompts/get`` with 32 concurrent clients (each its own session) for
 promptshelf and the bare SDK server.
@@ -177,12 +177,27 @@ def seed(db: Path, prompts_dir: Path) -> None:
     (prompts_dir / "greet.md").write_text("Hi {{name}}, in {{lang}}!\n")
 
 
+def ensure_peer() -> bool:
+    """The peer's own virtualenv (it pins its own ``mcp``), made on first use; False if pip cannot."""
+    if PEER_PYTHON.exists():
+        return True
+    venv = PEER_PYTHON.parents[1]
+    print(f"installing the peer prompt-mcp-server into {venv} ...", file=sys.stderr)
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False).returncode == 0
+    pip = [str(PEER_PYTHON), "-m", "pip", "install", "--quiet", "prompt-mcp-server"]
+    if not made or subprocess.run(pip, check=False).returncode != 0:
+        print("could not install prompt-mcp-server: its row is skipped", file=sys.stderr)
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--requests", type=int, default=2000, help="timed requests per kind and server (stdio)"
     )
     parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per server (HTTP)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer prompt-mcp-server")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSHELF_")}
     prompt = ("prompts/get", {"name": "greet", "arguments": ARGUMENTS})
@@ -197,7 +212,7 @@ def main() -> None:
             "promptshelf": (shelf, env, [prompt, tool]),
             "bare-sdk": ([*bare, "stdio"], env, [prompt, tool]),
         }
-        if PEER_PYTHON.exists():
+        if not args.no_peer and ensure_peer():
             peer_env = {**env, "PROMPTS_PATH": str(prompts_dir)}
             servers["prompt-mcp-server"] = (
                 [str(PEER_PYTHON), "-m", "mcp_server.prompt_mcp_server"],

@@ -21,13 +21,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx
 import mcp.client.session as client_session
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from promptshelf.backends.sqlite import SQLiteStore
@@ -215,15 +216,18 @@ async def open_client(
     env: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     received: Received | None = None,
+    errlog: TextIO | None = None,
 ) -> AsyncIterator[Client]:
-    """A connected SDK client in ``era`` over ``transport`` (stdio launches its own server process)."""
+    """A connected SDK client in ``era`` over ``transport`` (stdio launches its own server process, whose
+    stderr goes to ``errlog`` when given, else to this process's stderr)."""
     if transport == "stdio":
         assert db is not None
-        target: Any = StdioServerParameters(
+        params = StdioServerParameters(
             command=sys.executable,
             args=["-m", "promptshelf", "serve", "--db", str(db), "--poll-interval", "0.2", *args],
             env=env or server_env(),
         )
+        target: Any = params if errlog is None else stdio_client(params, errlog=errlog)
     else:
         assert url is not None
         http = httpx_client(headers)
