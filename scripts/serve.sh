@@ -21,9 +21,14 @@ fi
 
 echo "== promptshelf ls"
 promptshelf ls
-first=$(promptshelf ls --json --limit 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["prompts"][0]["name"])')
-echo "== promptshelf render $first --lenient"
-promptshelf render "$first" --lenient
+if [ "$count" = "0" ]; then
+  echo "== promptshelf render hello --var name=you --var place=promptshelf"
+  promptshelf render hello --var name=you --var place=promptshelf
+else
+  first=$(promptshelf ls --json --limit 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["prompts"][0]["name"])')
+  echo "== promptshelf show $first"
+  promptshelf show "$first"
+fi
 echo
 
 port=8000
