@@ -80,18 +80,24 @@ def build_settings(**flags: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise click.UsageError(f"invalid settings: {problems}") from None
 
 
-def _policy(settings: Settings) -> Policy:
-    return Policy(
-        default_label=settings.label,
-        protected_labels=frozenset(settings.protected_labels),
-        allowed_labels=frozenset(settings.allow_labels),
-        trusted=True,
-        actor=f"cli:{_user()}",
+def _setting_name(location: tuple[int | str, ...]) -> str:
+    """A settings field as the user wrote it: ``cache_ttl (--cache-ttl / PROMPTSHELF_CACHE_TTL)``."""
+    field = str(location[0]) if location else "settings"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    env = alias if isinstance(alias, str) else f"PROMPTSHELF_{field.upper()}"
+    flag = {"allow_labels": "--allow-label", "protected_labels": "--protect-label"}.get(
+        field, "--" + field.replace("_", "-")
     )
+    return f"{field} ({flag} / {env})"
+
+
+def _policy(settings: Settings) -> Policy:
+    return Policy.from_settings(settings, trusted=True, actor=f"cli:{_user()}")
 
 
 def _user() -> str:
@@ -135,7 +141,13 @@ def main() -> None:
 
 @main.command()
 @settings_options
-@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio, or streamable HTTP at /mcp.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP: the address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="HTTP: the port to bind.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, help="HTTP: a Host (and Origin) to accept.")
@@ -231,7 +243,7 @@ def show(
 @click.argument("name")
 @click.option("--var", "pairs", multiple=True, metavar="KEY=VALUE", help="A variable (repeatable).")
 @click.option("--vars-json", help="Variables as a JSON object (merged under --var).")
-@click.option("--version", "version", type=int)
+@click.option("--version", "version", type=int, help="A version number.")
 @click.option("--at", "at_label", help="A label.")
 @click.option("--lenient", is_flag=True, help="Leave missing variables as placeholders instead of failing.")
 def render(

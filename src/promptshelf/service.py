@@ -42,6 +42,7 @@ from promptshelf.results import (
     VersionDiff,
     VersionListing,
 )
+from promptshelf.settings import Settings
 
 MAX_LIST_LIMIT = 200
 MAX_HISTORY_LIMIT = 100
@@ -61,6 +62,16 @@ class Policy:
     """The CLI is trusted (an operator at a terminal) and may move any label; MCP callers are not."""
     actor: str | None = None
     """Recorded as ``created_by`` on new versions."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, trusted: bool, actor: str | None) -> Policy:
+        return cls(
+            default_label=settings.label,
+            protected_labels=frozenset(settings.protected_labels),
+            allowed_labels=frozenset(settings.allow_labels),
+            trusted=trusted,
+            actor=actor,
+        )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from promptshelf.errors import InvalidArgumentError
+from promptshelf.model import validate_label
 
 BackendName = Literal["sqlite", "posthog", "statsig"]
 
@@ -21,6 +25,14 @@ def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _check_label(label: str) -> str:
+    """A label setting must be a valid label name; ``latest`` is accepted (it is the default label)."""
+    try:
+        return validate_label(label, allow_latest=True)
+    except InvalidArgumentError as exc:
+        raise PydanticCustomError("invalid_label", "{reason}", {"reason": exc.message}) from None
 
 
 class Settings(BaseSettings):
@@ -56,6 +68,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("label")
+    @classmethod
+    def _valid_label(cls, value: str) -> str:
+        return _check_label(value)
+
+    @field_validator("allow_labels", "protected_labels")
+    @classmethod
+    def _valid_labels(cls, value: list[str]) -> list[str]:
+        return [_check_label(label) for label in value]
 
     @property
     def effective_poll_interval(self) -> float:

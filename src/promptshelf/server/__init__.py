@@ -76,14 +76,12 @@ async def _build(settings: Settings) -> PromptshelfMCP:
     from promptshelf.service import Policy, PromptService
 
     store = await open_store(settings)
-    policy = Policy(
-        default_label=settings.label,
-        protected_labels=frozenset(settings.protected_labels),
-        allowed_labels=frozenset(settings.allow_labels),
-        trusted=False,
-        actor="mcp",
-    )
-    return PromptshelfMCP(PromptService(store, policy), read_only=settings.read_only)
+    try:
+        policy = Policy.from_settings(settings, trusted=False, actor="mcp")
+        return PromptshelfMCP(PromptService(store, policy), read_only=settings.read_only)
+    except BaseException:
+        await store.aclose()  # an open store's worker thread would keep the process alive
+        raise
 
 
 async def _serve_stdio(settings: Settings) -> None:
