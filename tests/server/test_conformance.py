@@ -3,8 +3,8 @@
 Both versions run the whole server suite against a store seeded with the prompts its scenarios ask for;
 every scenario that applies to a prompt server must pass. The others need fixture tools, resources or
 prompts (``test_*`` tools, ``test://`` resources, image prompts...) that a prompt registry does not have;
-docs/conformance.md lists them with the reason. A scenario that starts passing or failing unexpectedly
-fails this test, so the list stays true.
+the README section "MCP conformance" lists them with the reason. A scenario that starts passing or
+failing unexpectedly fails this test, so the list stays true.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_conformance_0_1(conformance_server: HttpServer, tmp_path: Path) -> None
         assert scenario in results, f"{scenario} did not run"
         assert failures(results[scenario]) == [], scenario
     unexpected = set(results) - APPLIES_01 - DOES_NOT_APPLY_01
-    assert not unexpected, f"new scenarios: classify them in this test and docs/conformance.md: {unexpected}"
+    assert not unexpected, f"new scenarios: classify them in this test and the README: {unexpected}"
     for scenario in DOES_NOT_APPLY_01 & set(results):
         assert failures(results[scenario]), f"{scenario} now passes: move it to APPLIES_01"
 
