@@ -16,6 +16,7 @@ from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.cli import main
 from promptshelf.model import Message, Variable
 from promptshelf.service import Policy, PromptService
+from tests.support.terminal import run_on_terminal
 
 
 def run(*args: str, db: Path, ok: bool = True) -> Result:
@@ -251,3 +252,27 @@ def test_export_leaves_unchanged_files_alone_and_reports_json(tmp_path: Path) ->
     assert second["written"] == 0
     assert [p["name"] for p in second["prompts"]] == ["greet", "summarize", "team/review"]
     assert (tmp_path / "f" / "greet.md").stat().st_mtime_ns == mtime
+
+
+def test_export_and_import_draw_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    db, folder, fresh = tmp_path / "prompts.db", tmp_path / "prompts", tmp_path / "fresh.db"
+    seed(db)
+    total = len(snapshot_names(db))
+    exported = run_on_terminal("export", str(folder), env={"PROMPTSHELF_DB": str(db)})
+    assert exported.returncode == 0
+    assert b"export" in exported.drawn and f"{total}/{total}".encode() in exported.drawn
+    imported = run_on_terminal("import", str(folder), env={"PROMPTSHELF_DB": str(fresh)})
+    assert imported.returncode == 0
+    assert b"import" in imported.drawn and f"{total}/{total}".encode() in imported.drawn
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    db = tmp_path / "prompts.db"
+    seed(db)
+    done = run("export", str(tmp_path / "prompts"), db=db)
+    assert "━" not in done.stderr and "\x1b[" not in done.stderr
+
+
+def snapshot_names(db: Path) -> list[str]:
+    listing = json.loads(run("ls", "--json", "--all", db=db).stdout)
+    return [prompt["name"] for prompt in listing["prompts"]]

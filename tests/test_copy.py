@@ -30,6 +30,7 @@ from promptshelf.model import Message, Variable
 from promptshelf.service import Policy, PromptService
 from tests.fakes.posthog import FakePostHog, run_fake_posthog
 from tests.support.posthog_store import open_posthog
+from tests.support.terminal import run_on_terminal
 
 pytestmark = pytest.mark.anyio
 
@@ -306,8 +307,6 @@ async def test_the_command_prints_a_summary_and_exits_non_zero_on_failures(tmp_p
 
 
 def test_a_progress_bar_is_drawn_on_a_terminal(tmp_path: Path) -> None:
-    import pty
-
     async def make() -> None:
         service = await sqlite_service(tmp_path / "s.db")
         try:
@@ -316,32 +315,9 @@ def test_a_progress_bar_is_drawn_on_a_terminal(tmp_path: Path) -> None:
             await service.store.aclose()
 
     anyio.run(make)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "promptshelf",
-            "copy",
-            "--from",
-            f"sqlite:{tmp_path / 's.db'}",
-            "--to",
-            f"sqlite:{tmp_path / 'd.db'}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        text=True,
-        env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+    run = run_on_terminal(
+        "copy", "--from", f"sqlite:{tmp_path / 's.db'}", "--to", f"sqlite:{tmp_path / 'd.db'}"
     )
-    out, _ = process.communicate(timeout=120)
-    os.close(terminal)
-    drawn = b""
-    try:
-        while chunk := os.read(controller, 65536):
-            drawn += chunk
-    except OSError:
-        pass
-    os.close(controller)
-    assert process.returncode == 0
-    assert b"copy" in drawn and b"3/3" in drawn
-    assert "3 prompts, 3 created" in out
+    assert run.returncode == 0
+    assert b"copy" in run.drawn and b"3/3" in run.drawn
+    assert "3 prompts, 3 created" in run.stdout

@@ -23,7 +23,7 @@ from promptshelf.cli import (
     json_option,
     settings_options,
 )
-from promptshelf.copying import CopyObserver, CopyReport, PromptResult, copy_prompts
+from promptshelf.copying import CopyObserver, CopyReport, copy_prompts
 from promptshelf.errors import PromptshelfError
 from promptshelf.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
 from promptshelf.service import PromptService
@@ -44,7 +44,12 @@ def register(group: click.Group) -> None:
 def export_command(as_json: bool, directory: Path, history: bool, **flags: Any) -> None:
     """Write one Markdown file per prompt into DIRECTORY (front matter + template or messages)."""
     settings = build_settings(**flags)
-    report = _run(settings, as_json, lambda s: export_prompts(s, directory, with_history=history))
+
+    async def export(service: PromptService) -> ExportReport:
+        with _ProgressBar("export", enabled=_progress_wanted(as_json)) as bar:
+            return await export_prompts(service, directory, with_history=history, observer=bar)
+
+    report = _run(settings, as_json, export)
     if as_json:
         _echo_json(report.to_json())
     else:
@@ -63,7 +68,12 @@ def import_command(as_json: bool, path: Path, dry_run: bool, message: str | None
     settings = build_settings(**flags)
     if not dry_run:
         _check_writable(settings)
-    report = _run(settings, as_json, lambda s: import_prompts(s, path, dry_run=dry_run, message=message))
+
+    async def import_files(service: PromptService) -> ImportReport:
+        with _ProgressBar("import", enabled=_progress_wanted(as_json)) as bar:
+            return await import_prompts(service, path, dry_run=dry_run, message=message, observer=bar)
+
+    report = _run(settings, as_json, import_files)
     if as_json:
         _echo_json(report.to_json())
     else:
@@ -89,14 +99,13 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
         raise click.UsageError(f"--from {source} and --to {destination} are the same store")
     if to_settings.read_only and not dry_run:
         _check_writable(to_settings)
-    show_progress = not as_json and sys.stderr.isatty()
 
     async def main() -> CopyReport:
         source_store = await open_store(from_settings)
         try:
             destination_store = await open_store(to_settings)
             try:
-                with _ProgressBar(enabled=show_progress) as bar:
+                with _ProgressBar("copy", enabled=_progress_wanted(as_json)) as bar:
                     return await copy_prompts(
                         PromptService(source_store, _policy(from_settings)),
                         PromptService(destination_store, _policy(to_settings)),
@@ -148,13 +157,17 @@ def _same_store(a: Settings, b: Settings) -> bool:
     return True
 
 
+def _progress_wanted(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty()
+
+
 class _ProgressBar(CopyObserver):
     """A rich progress bar on stderr (only on a terminal); one step per prompt."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, verb: str, *, enabled: bool) -> None:
         self.progress = (
             Progress(
-                TextColumn("[bold]copy[/bold] {task.description}"),
+                TextColumn(f"[bold]{verb}[/bold] {{task.description}}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -183,7 +196,7 @@ class _ProgressBar(CopyObserver):
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, description=name)
 
-    def prompt_done(self, result: PromptResult) -> None:
+    def prompt_finished(self, name: str) -> None:
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
 

@@ -345,17 +345,25 @@ class CopyReport(BaseModel):
         return data
 
 
-class CopyObserver:
-    """Hears how a copy goes (the CLI draws a progress bar with it). Every method may be left as is."""
+class ProgressObserver:
+    """Hears how long work over many prompts goes (copy, export, import: the CLI draws a progress bar
+    with it). Every method may be left as is."""
 
     def started(self, total: int) -> None:
-        """The number of prompts to copy is known."""
+        """The number of prompts to go through is known."""
 
     def prompt_started(self, name: str) -> None: ...
 
+    def prompt_finished(self, name: str) -> None: ...
+
+
+class CopyObserver(ProgressObserver):
+    """Hears how a copy goes, down to each version written."""
+
     def version_written(self, name: str, version: int) -> None: ...
 
-    def prompt_done(self, result: PromptResult) -> None: ...
+    def prompt_done(self, result: PromptResult) -> None:
+        self.prompt_finished(result.name)
 
 
 @dataclass

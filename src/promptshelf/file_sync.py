@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.copying import (
+    ProgressObserver,
     PromptHistory,
     SyncPlan,
     apply_plan,
@@ -56,17 +57,28 @@ class ExportReport(BaseModel):
         return data
 
 
-async def export_prompts(service: PromptService, root: Path, *, with_history: bool = False) -> ExportReport:
+async def export_prompts(
+    service: PromptService,
+    root: Path,
+    *,
+    with_history: bool = False,
+    observer: ProgressObserver | None = None,
+) -> ExportReport:
     """Write one file per live prompt below ``root``; a file already holding the same text is not touched.
 
     Files of prompts that are no longer in the store are left where they are.
     """
+    observer = observer or ProgressObserver()
     report = ExportReport(directory=str(root), history=with_history)
-    async for name in live_names(service):
+    names = [name async for name in live_names(service)]
+    observer.started(len(names))
+    for name in names:
+        observer.prompt_started(name)
         history = await (read_history if with_history else read_current)(service, name)
         path = prompt_path(root, name)
         written = write_if_changed(path, render_prompt_file(history, with_history=with_history))
         report.prompts.append(ExportedPrompt(name=name, file=str(path), written=written))
+        observer.prompt_finished(name)
     return report
 
 
@@ -101,15 +113,22 @@ class ImportReport(BaseModel):
 
 
 async def import_prompts(
-    service: PromptService, root: Path, *, dry_run: bool = False, message: str | None = None
+    service: PromptService,
+    root: Path,
+    *,
+    dry_run: bool = False,
+    message: str | None = None,
+    observer: ProgressObserver | None = None,
 ) -> ImportReport:
     """Bring the store in line with the prompt files at ``root``; only changed content makes versions.
 
     Nothing is written unless every file reads cleanly and passes the service's rules (checked by
     importing into a scratch SQLite store first). A dry run plans and reports, and writes nothing.
     """
+    observer = observer or ProgressObserver()
     files = read_prompt_files(root)
     await _check_on_scratch(files, service)
+    observer.started(len(files))
     plans: list[tuple[PromptFile, SyncPlan]] = []
     for prompt_file in files:
         history = _with_commit_message(prompt_file, message)
@@ -122,6 +141,7 @@ async def import_prompts(
         plans.append((prompt_file, plan_sync(history, existing)))
     report = ImportReport(source=str(root), dry_run=dry_run)
     for prompt_file, plan in plans:
+        observer.prompt_started(plan.name)
         if not dry_run:
             try:
                 await apply_plan(service, plan)
@@ -142,6 +162,7 @@ async def import_prompts(
                 metadata_changed=plan.meta_changed,
             )
         )
+        observer.prompt_finished(plan.name)
     return report
 
 

@@ -37,7 +37,7 @@ from mcp.server.subscriptions import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from promptshelf.errors import NotFoundError, PromptshelfError
+from promptshelf.errors import NotFoundError, PromptshelfError, UnavailableError
 from promptshelf.model import LATEST, PromptSummary
 from promptshelf.service import PromptService
 
@@ -66,10 +66,22 @@ class ChangeHub:
     # -- watching the store ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take the change token and a snapshot of what the listings show (once, at startup)."""
+        """Take the change token and a snapshot of what the listings show (once, at startup).
+
+        A store that cannot answer now (a vendor that is down) does not stop the server: the first
+        ``check`` that reaches it takes them instead, and tells clients the lists changed (what they
+        listed meanwhile was an error).
+        """
         async with self._lock:
-            self._token = (await self.service.poll_changes(None)).token
-            self._visible = await self._snapshot()
+            try:
+                await self._take_baseline()
+            except UnavailableError as exc:
+                logger.warning("cannot watch for prompt changes yet (%s); will retry", exc.message)
+
+    async def _take_baseline(self) -> None:
+        token = (await self.service.poll_changes(None)).token
+        self._visible = await self._snapshot()
+        self._token = token
 
     async def run(self, interval: float) -> None:
         """Look for changes (another process's writes included) every ``interval`` seconds, forever."""
@@ -85,11 +97,15 @@ class ChangeHub:
     async def check(self) -> None:
         """Notify what changed since the last check; called by ``run`` and after every write."""
         async with self._lock:
-            changes = await self.service.poll_changes(self._token)
-            self._token = changes.token
-            if changes.names is not None and not changes.names:
-                return
-            list_changed = await self._update_visible(changes.names)
+            if self._token is None:
+                await self._take_baseline()
+                list_changed = True
+            else:
+                changes = await self.service.poll_changes(self._token)
+                self._token = changes.token
+                if changes.names is not None and not changes.names:
+                    return
+                list_changed = await self._update_visible(changes.names)
             updated = await self._updated_uris()
         if list_changed:
             await self._send_list_changed()
