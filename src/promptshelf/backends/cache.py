@@ -39,6 +39,7 @@ Key = tuple[str, str, Any]
 """``(kind, prompt name or "" for listings, detail)``."""
 Freshness = Literal["upstream", "cache", "stale"]
 
+MAX_MARKED = 4096
 _LISTING = "list"
 _PINNED = "pinned"
 
@@ -72,6 +73,8 @@ class CachingStore:
         self._epoch = 0
         """Bumped by ``invalidate_all``."""
         self._background: set[asyncio.Task[None]] = set()
+        self._marked: dict[tuple[int, Freshness], tuple[PromptVersion, PromptVersion]] = {}
+        """Copies of cached versions marked with their source, made once per cached object."""
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -93,7 +96,7 @@ class CachingStore:
                 ("version", name, label_key), lambda: self.inner.get_version(name, label=label_key)
             )
             self._keep_pinned(found)
-            return _with_source(found, freshness)
+            return self._marked_copy(found, freshness)
         # Label and version together are the service's error to report; pass them through unchanged.
         if label is not None:
             return await self.inner.get_version(name, version=version, label=label)
@@ -278,6 +281,22 @@ class CachingStore:
         task = asyncio.ensure_future(refresh())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _marked_copy(self, version: PromptVersion, freshness: Freshness) -> PromptVersion:
+        """``version`` with ``source`` set; a warm read returns the same copy instead of making another.
+
+        The memo holds the original, so its ``id`` cannot be reused while the memo entry lives."""
+        if freshness == "upstream":
+            return version
+        key = (id(version), freshness)
+        memo = self._marked.get(key)
+        if memo is not None and memo[0] is version:
+            return memo[1]
+        if len(self._marked) >= MAX_MARKED:
+            self._marked.clear()
+        marked = _with_source(version, freshness)
+        self._marked[key] = (version, marked)
+        return marked
 
     def _keep_pinned(self, version: PromptVersion) -> None:
         """Versions are immutable: whatever read or write produced one, its content can serve pins."""
