@@ -35,29 +35,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptshelf.errors import NotFoundError, PromptshelfError, UnavailableError
-from promptshelf.model import Message, PromptType, PromptVersion, Variable
+from promptshelf.model import PromptVersion, VersionDraft
 from promptshelf.service import PromptService
 
 HISTORY_PAGE = 100
 LIST_PAGE = 200
 
 
-class VersionSpec(BaseModel):
-    """One version as a source holds it: content plus what travels with it."""
+class VersionSpec(VersionDraft):
+    """One version as a source holds it: a draft (declared variables only, never derived ones; the
+    labels that point at it) plus when it was made."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: PromptType
-    template: str | None = None
-    messages: list[Message] | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
-    variables: list[Variable] = Field(default_factory=list)
-    """Declared variables only (never the ones derived from placeholders)."""
-    commit_message: str | None = None
-    created_by: str | None = None
     created_at: str | None = None
     """Informational: a store sets the time of the versions it writes."""
-    labels: list[str] = Field(default_factory=list)
 
     def content_key(self) -> str:
         """Equal for versions with the same content, whatever their message, author, time or labels."""
