@@ -161,3 +161,27 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert command.help, f"{name} has no help text"
+
+
+def test_with_json_even_usage_errors_are_json_on_stdout(cli: Cli) -> None:
+    cases = [
+        ("render", "x", "--var", "novalue"),
+        ("publish", "x", "--read-only"),
+        ("ls", "--cache-ttl", "soon"),
+        ("label", "x", "staging"),
+    ]
+    for args in cases:
+        done = cli(*args, "--json", stdin="x", ok=False)
+        assert done.returncode == 2, args
+        error = json.loads(done.stdout)["error"]
+        assert error["code"] == "invalid_argument" and error["message"], args
+        assert "Traceback" not in done.stderr
+    assert (
+        "KEY=VALUE"
+        in json.loads(cli("render", "x", "--var", "v", "--json", ok=False).stdout)["error"]["message"]
+    )
+    # Without --json, click's usual usage message on stderr.
+    done = cli("render", "x", "--var", "novalue", ok=False)
+    assert done.returncode == 2 and done.stdout == "" and "is not KEY=VALUE" in done.stderr
+    # --help still works and exits 0.
+    assert cli("ls", "--json", "--help").stdout.startswith("Usage:")

@@ -133,7 +133,27 @@ def _check_writable(settings: Settings) -> None:
         raise click.UsageError("this command writes, and promptshelf is in read-only mode (--read-only)")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """With ``--json``, usage errors (a bad flag value, a bad ``--var``, a write in read-only mode) are
+    JSON on stdout too, like every other error (``_run``); without it, click's usual message."""
+
+    def main(self, args: Any = None, *pos: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        run: Any = super().main
+        if not standalone_mode or "--json" not in argv:
+            return run(argv, *pos, standalone_mode=standalone_mode, **extra)
+        try:
+            return run(argv, *pos, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            error = {"code": "invalid_argument", "message": exc.format_message()}
+            click.echo(json.dumps({"error": error}, ensure_ascii=False))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="promptshelf")
 def main() -> None:
     """promptshelf: a versioned prompt registry for AI agents, served over MCP."""

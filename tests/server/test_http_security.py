@@ -80,6 +80,13 @@ def test_a_foreign_host_or_origin_is_refused(guarded: HttpServer) -> None:
     token = {"Authorization": f"Bearer {WRITE_TOKEN}"}
     assert post(guarded, {**token, "Host": "evil.example.net"}).status_code == 421
     assert post(guarded, {**token, "Origin": "http://evil.example.net"}).status_code == 403
+    # "Any port" means a port: digits, nothing after them.
+    assert post(guarded, {**token, "Origin": "http://localhost:1234.evil.example.net"}).status_code == 403
+    assert post(guarded, {**token, "Origin": "http://[::1]:80@evil.example.net"}).status_code == 403
+    assert post(guarded, {**token, "Host": "localhost:80.evil.example.net"}).status_code == 421
+    # IPv6 loopback, with and without a port.
+    assert post(guarded, {**token, "Host": f"[::1]:{guarded.port}"}).status_code == 200
+    assert post(guarded, {**token, "Origin": f"http://[::1]:{guarded.port}"}).status_code == 200
     # Refused before authentication: a rebinding page learns nothing.
     assert post(guarded, {"Host": "evil.example.net"}).status_code == 421
     # --allowed-host adds a name (any port) and its origins.

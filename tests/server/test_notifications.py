@@ -18,7 +18,7 @@ from mcp.client.subscriptions import PromptsListChanged, ResourcesListChanged, R
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.service import Policy, PromptService
-from tests.server.conftest import MODERN, Connect, Received, unique
+from tests.server.conftest import MODERN, Connect, Received, open_client, unique
 
 pytestmark = [
     pytest.mark.anyio,
@@ -135,3 +135,36 @@ async def _next_is(subscription: Any, expected: Any) -> bool:
             if event == expected:
                 return True
     return False
+
+
+@pytest.mark.parametrize("era", HANDSHAKE_ERAS)
+async def test_moving_the_default_label_or_archiving_notifies(tmp_path: Path, era: str) -> None:
+    """With ``--label production``, moving ``production`` changes what ``prompt://{name}`` resolves to
+    (resources/updated) and what the lists show (list_changed); archiving removes it from the lists."""
+    db = tmp_path / "labels.db"
+    name = unique("d")
+    store = await SQLiteStore.open(db)
+    service = PromptService(store, Policy(trusted=True, actor="other"))
+    try:
+        await service.create_prompt(name, template="v1 {{x}}")
+        await service.update_prompt(name, base_version=1, template="v2 {{x}}")
+        await service.set_label(name, "production", 1)
+    finally:
+        await store.aclose()
+    received = Received()
+    uri = f"prompt://{name}"
+    async with open_client(era, "stdio", db=db, args=("--label", "production"), received=received) as client:
+        await subscribe(client, uri)
+        store = await SQLiteStore.open(db)
+        service = PromptService(store, Policy(trusted=True, actor="other"))
+        try:
+            await service.set_label(name, "production", 2)
+            await received.wait_for("notifications/resources/updated", uri=uri, within=3)
+            await received.wait_for("notifications/prompts/list_changed", within=3)
+            received.messages.clear()
+            await service.archive_prompt(name)
+            await received.wait_for("notifications/prompts/list_changed", within=3)
+            await received.wait_for("notifications/resources/list_changed", within=3)
+            await received.wait_for("notifications/resources/updated", uri=uri, within=3)
+        finally:
+            await store.aclose()

@@ -53,6 +53,8 @@ async def test_resources_read_is_the_get_prompt_document(connect: Connect, era: 
         "prompt://greet/versions/9",
         "prompt://greet/labels/nope",
         "prompt://greet/versions/x",
+        "prompt://greet/versions/²",  # str.isdigit() says yes; int() says no
+        "prompt://greet/versions/0",
         "prompt://",
         "file:///etc/passwd",
     ],

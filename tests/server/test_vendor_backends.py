@@ -53,6 +53,7 @@ CACHE_TTL = "30"
 NOTICE = 15.0
 """A generous bound on "within the poll interval" (the poll itself, then the vendor's answers)."""
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 LIST_CHANGED = "notifications/prompts/list_changed"
 
 NATIVE_ARGUMENTS = {"topic": "tides", "audience": "kids"}
@@ -594,6 +595,18 @@ async def test_a_server_started_while_the_vendor_fails_serves_once_it_is_back(
         async with servers.connect("2025-11-25", transport, received=received, own_server=True) as client:
             refused = await call_error(client, "get_prompt", name=name)
             assert refused["code"] == "unavailable" and vendor.display_name in refused["message"]
+            # Outside tools, an upstream failure is a JSON-RPC internal error carrying the same
+            # structured error (not -32602, which would say the prompt does not exist).
+            for request in (
+                client.get_prompt(name, NATIVE_ARGUMENTS),
+                client.read_resource(f"prompt://{name}"),
+                client.list_prompts(),
+            ):
+                with pytest.raises(MCPError) as raised:
+                    await request
+                assert raised.value.error.code == INTERNAL_ERROR
+                assert raised.value.error.data["code"] == "unavailable"
+                assert vendor.display_name in raised.value.error.message
             outage.close()
 
             assert (await call(client, "get_prompt", name=name))["version"] == 1

@@ -23,7 +23,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.methods import CACHEABLE_METHODS, CacheableMethod
 
 from promptshelf import __version__
@@ -161,8 +161,10 @@ class PromptshelfMCP:
         for summary in listing.prompts:
             try:
                 resolved = await self.service.resolve(summary.name)
-            except NotFoundError:
-                continue  # archived or its label removed between the two reads
+            except NotFoundError as exc:
+                if exc.details.get("name") != summary.name:  # not archived meanwhile: a missing include
+                    logger.warning("prompt %r is not listed: %s", summary.name, exc.message)
+                continue  # else archived or its label removed between the two reads
             except PromptshelfError as exc:
                 logger.warning("prompt %r is not listed: %s", summary.name, exc.message)
                 continue
@@ -186,6 +188,8 @@ class PromptshelfMCP:
             raise invalid_params(f"unknown prompt {params.name!r}: {exc.message}", exc) from None
         except InvalidArgumentError as exc:
             raise invalid_params(f"prompt {params.name!r}: {exc.message}", exc) from None
+        except PromptshelfError as exc:
+            raise internal_error(exc) from None
         if rendered.text is not None:
             messages = [_user_message(rendered.text)]
         else:
@@ -245,6 +249,8 @@ class PromptshelfMCP:
             text = await self._document_text(uri)
         except (NotFoundError, InvalidArgumentError) as exc:
             raise invalid_params(f"resource {uri!r}: {exc.message}", exc, uri=uri) from None
+        except PromptshelfError as exc:
+            raise internal_error(exc, uri=uri) from None
         if text is None:
             raise invalid_params(f"unknown resource {uri!r}: not a prompt:// URI of a prompt", None, uri=uri)
         return types.ReadResourceResult(
@@ -289,6 +295,8 @@ class PromptshelfMCP:
             values = []
         except InvalidArgumentError as exc:
             raise invalid_params(exc.message, exc) from None
+        except PromptshelfError as exc:
+            raise internal_error(exc) from None
         return types.CompleteResult(
             completion=types.Completion(
                 values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS
@@ -345,6 +353,8 @@ class PromptshelfMCP:
             return await self.service.list_prompts(cursor=cursor, limit=PAGE_SIZE, label=label)
         except InvalidArgumentError as exc:
             raise invalid_params(f"invalid cursor: {exc.message}", exc) from None
+        except PromptshelfError as exc:
+            raise internal_error(exc) from None
 
     async def _track_connections(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -389,6 +399,13 @@ def invalid_params(message: str, exc: PromptshelfError | None, **extra: Any) -> 
         exc.to_dict() if exc is not None else {"code": "invalid_argument", "message": message}
     )
     return MCPError(INVALID_PARAMS, message, data={**data, **extra})
+
+
+def internal_error(exc: PromptshelfError, **extra: Any) -> MCPError:
+    """JSON-RPC -32603 for a failure that is not the caller's (the vendor is down, say), with the
+    structured error a tool result would carry. Without it the SDK answers code 0 (handshake eras) or a
+    bare "Internal server error" (2026-07-28)."""
+    return MCPError(INTERNAL_ERROR, exc.message, data={**exc.to_dict(), **extra})
 
 
 def _required(variable: Any) -> bool:

@@ -121,9 +121,14 @@ def _has_port(host: str) -> bool:
 
 
 def _matches(value: str, patterns: list[str]) -> bool:
+    """Exact, or ``name:*`` followed by a port: digits and nothing else (``localhost:1.evil`` is no port)."""
     for pattern in patterns:
-        if value == pattern or (pattern.endswith(":*") and value.startswith(pattern[:-1])):
+        if value == pattern:
             return True
+        if pattern.endswith(":*") and value.startswith(pattern[:-1]):
+            port = value[len(pattern) - 1 :]
+            if port.isascii() and port.isdigit():
+                return True
     return False
 
 

@@ -49,7 +49,7 @@ def parse(uri: str) -> PromptUri | None:
     segments = path.split("/")
     if len(segments) >= 3 and segments[-2] == "versions":
         version = segments[-1]
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()):  # '²'.isdigit() is true, int('²') fails
             return None
         return PromptUri(unquote("/".join(segments[:-2])), version=int(version))
     if len(segments) >= 3 and segments[-2] == "labels" and segments[-1]:
