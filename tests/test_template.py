@@ -39,6 +39,11 @@ class TestIncludeSyntax:
             IncludeRef("y", version=3),
         ]
 
+    @pytest.mark.parametrize("selector", ["²", "١٢", "3x"])
+    def test_a_selector_of_other_than_ascii_digits_is_a_label_never_a_crash(self, selector: str) -> None:
+        # "²".isdigit() is true but int("²") fails; such a selector is a (bad) label, refused by name.
+        assert include_refs([f"{{{{> y@{selector}}}}}"]) == [IncludeRef("y", label=selector)]
+
 
 class TestVariables:
     def test_declarations_win_in_order_own_then_included_then_bare_placeholder(self) -> None:

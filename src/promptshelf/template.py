@@ -144,7 +144,7 @@ def _parse_include(match: re.Match[str]) -> IncludeRef:
     name, at, selector = match.group(1).partition("@")
     if not at:
         return IncludeRef(name)
-    if selector.isdigit():
+    if selector.isascii() and selector.isdigit():  # not str.isdigit alone: int('²') fails
         return IncludeRef(name, version=int(selector))
     return IncludeRef(name, label=selector)
 

@@ -227,6 +227,38 @@ async def test_listing_pages_cover_every_prompt_once_in_a_stable_order(store: St
     assert [prompt.name for prompt in again.prompts] == seen
 
 
+async def test_prompts_created_between_pages_are_neither_skipped_nor_repeated(store: Store) -> None:
+    for name in ("page-b", "page-d", "page-f", "page-h"):
+        await make(store, name)
+    first = await store.list_prompts(PromptQuery(limit=2))
+    assert [prompt.name for prompt in first.prompts] == ["page-b", "page-d"]
+    await make(store, "page-a")  # before the cursor: a later page must not bring it in
+    await make(store, "page-e")  # after it: the next page must show it
+    seen = [prompt.name for prompt in first.prompts]
+    cursor = first.next_cursor
+    while cursor is not None:
+        page = await store.list_prompts(PromptQuery(limit=2, after=cursor))
+        seen += [prompt.name for prompt in page.prompts]
+        cursor = page.next_cursor
+    assert seen == ["page-b", "page-d", "page-e", "page-f", "page-h"]
+
+
+async def test_search_takes_wildcards_and_quotes_literally(store: Store) -> None:
+    await store.create_prompt("percent", PromptMeta(description="100% sure"), text("x"))
+    await store.create_prompt("quoted", PromptMeta(description='it\'s \\ "odd"'), text("y"))
+    await store.create_prompt("under_score", PromptMeta(description="plain"), text("z"))
+    await store.create_prompt("underXscore", PromptMeta(description="plain"), text("w"))
+
+    async def search(needle: str) -> list[str]:
+        page = await store.list_prompts(PromptQuery(search=needle))
+        return sorted(prompt.name for prompt in page.prompts)
+
+    assert await search("%") == ["percent"]
+    assert await search("r_s") == ["under_score"]
+    assert await search("'s \\ \"") == ["quoted"]
+    assert await search("*") == []
+
+
 async def test_a_listing_carries_metadata_of_the_latest_version(store: Store) -> None:
     await store.create_prompt(
         "listed",

@@ -183,6 +183,50 @@ async def test_a_lock_held_past_the_busy_timeout_is_unavailable_and_writes_nothi
         await store.aclose()
 
 
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_the_store_usable(
+    store: SQLiteStore, db: Path
+) -> None:
+    await store.create_prompt("waiting", PromptMeta(), text("v1"))
+    with closing(sqlite3.connect(db, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with anyio.move_on_after(0.3):
+            await store.publish_version("waiting", 1, text("never"))  # queued on the lock, then cancelled
+        other.execute("ROLLBACK")
+    await anyio.sleep(0.3)  # the abandoned BEGIN may now go through in the worker thread
+    with closing(sqlite3.connect(db, timeout=2, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # the store does not keep the lock it no longer wants
+        other.execute("ROLLBACK")
+    assert (await store.publish_version("waiting", 1, text("v2"))).version == 2
+    assert query(db, "SELECT count(*) FROM versions") == [(2,)]
+
+
+async def test_a_write_cancelled_inside_its_transaction_is_rolled_back_and_releases_the_lock(
+    store: SQLiteStore, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.create_prompt("midway", PromptMeta(), text("v1"))
+    original = sqlite_backend._record_change
+    inside = anyio.Event()
+
+    async def stall(*args: Any) -> None:
+        await original(*args)
+        inside.set()
+        await anyio.sleep_forever()  # cancelled here: between BEGIN IMMEDIATE and COMMIT
+
+    monkeypatch.setattr(sqlite_backend, "_record_change", stall)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(store.publish_version, "midway", 1, text("half-written"))
+        await inside.wait()
+        tasks.cancel_scope.cancel()
+    monkeypatch.setattr(sqlite_backend, "_record_change", original)
+
+    with closing(sqlite3.connect(db, timeout=2, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # the lock was released
+        other.execute("ROLLBACK")
+    assert query(db, "SELECT version FROM versions ORDER BY version") == [(1,)]
+    assert (await store.get_version("midway")).version == 1
+    assert (await store.publish_version("midway", 1, text("v2"))).version == 2
+
+
 # -- names with folders ----------------------------------------------------------------------------
 
 

@@ -65,6 +65,8 @@ class SQLiteStore:
         self._reader = reader
         self._writer = writer
         self._write_lock = asyncio.Lock()
+        self._undoing: set[asyncio.Future[None]] = set()
+        """Rollbacks of writes cancelled before their BEGIN went through (see ``_transaction``)."""
         self._cache = CommitAwareCache(path)
 
     @classmethod
@@ -84,6 +86,7 @@ class SQLiteStore:
         return cls(path, reader, writer)
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self._undoing, return_exceptions=True)
         self._cache.close()
         await self._reader.close()
         await self._writer.close()
@@ -329,24 +332,58 @@ class SQLiteStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise UnavailableError(
-                    f"the SQLite store at {self.path} stayed locked by another process for "
-                    f"{BUSY_TIMEOUT_MS // 1000} s; try again"
-                ) from exc
+        await self._write_lock.acquire()
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._write_lock.release()
+            raise UnavailableError(
+                f"the SQLite store at {self.path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS // 1000} s; try again"
+            ) from exc
+        except BaseException:
+            # Cancelled while queued on another process's lock: aiosqlite's thread still runs the BEGIN
+            # and would then hold the file's write lock for good. Undo it in the background (it may wait
+            # out the busy timeout) and keep this process's writers queued until that is done.
+            undo = asyncio.ensure_future(self._rollback_then_unlock())
+            self._undoing.add(undo)
+            undo.add_done_callback(self._undoing.discard)
+            raise
+        try:
             try:
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._rollback()
                 raise
             try:
                 await self._writer.execute("COMMIT")
             except sqlite3.Error as exc:
-                await self._writer.execute("ROLLBACK")
+                await self._rollback()
                 raise UnavailableError(f"writing to the SQLite store at {self.path} failed: {exc}") from exc
+        finally:
+            self._write_lock.release()
+
+    async def _rollback(self) -> None:
+        """End the writer's transaction, if one is open, before the write lock is released.
+
+        Shielded, so that a cancelled write still waits for its ROLLBACK; an error after which SQLite
+        rolled back by itself, or a BEGIN that never took, leaves no transaction, and that must not hide
+        the exception being raised.
+        """
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._writer.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                if self._writer.in_transaction:
+                    raise
+
+    async def _rollback_then_unlock(self) -> None:
+        try:
+            await self._rollback()
+        except (sqlite3.Error, ValueError):  # ValueError: the connection was closed meanwhile
+            pass
+        finally:
+            self._write_lock.release()
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
         try:
