@@ -38,6 +38,17 @@ from promptshelf.service import Policy, PromptService
 ERAS = ("2025-06-18", "2025-11-25", "2026-07-28")
 TRANSPORTS = ("stdio", "http")
 MODERN = "2026-07-28"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw-client", "version": "1"},
+    },
+}
+"""A handshake request as raw JSON-RPC, for tests that speak to a server without the SDK's client."""
 
 
 async def seed(path: Path) -> None:

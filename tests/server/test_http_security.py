@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.server.conftest import (
+    INITIALIZE,
     MODERN,
     HttpServer,
     open_client,
@@ -22,16 +23,6 @@ from tests.server.conftest import (
 
 WRITE_TOKEN = "write-secret-token"
 READ_TOKEN = "read-secret-token"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 

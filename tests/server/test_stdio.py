@@ -15,18 +15,7 @@ import pytest
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.service import Policy, PromptService
-from tests.server.conftest import server_env
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "file-client", "version": "1"},
-    },
-}
+from tests.server.conftest import INITIALIZE, server_env
 
 
 def serve(db: Path, stdin: object) -> subprocess.CompletedProcess[str]:
