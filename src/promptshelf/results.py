@@ -39,6 +39,8 @@ class PromptDocument(_Result):
     includes: list[str] = Field(default_factory=list)
     """Resolved includes as ``name@version``, in the order met (empty when not resolved)."""
     source: Source
+    warnings: list[str] = Field(default_factory=list)
+    """On a write: what the backend vendor's own SDKs will not render as promptshelf does."""
 
 
 class RenderedPrompt(_Result):

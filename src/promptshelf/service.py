@@ -260,7 +260,7 @@ class PromptService:
         meta = _meta(description, tags or [])
         await self._check_include_cycles(name, draft)
         created = await self.store.create_prompt(name, meta, draft)
-        return await self.get_prompt(created.name, version=created.version, resolve_includes=False)
+        return await self._written(created, draft)
 
     async def update_prompt(
         self,
@@ -310,7 +310,7 @@ class PromptService:
             )
         await self._check_include_cycles(name, draft)
         published = await self.store.publish_version(name, base_version, draft, meta)
-        return await self.get_prompt(published.name, version=published.version, resolve_includes=False)
+        return await self._written(published, draft)
 
     async def set_label(self, name: str, label: str, version: int) -> LabelMove:
         validate_name(name)
@@ -329,6 +329,11 @@ class PromptService:
         validate_name(name)
         archived = await self.store.archive_prompt(name)
         return ArchiveResult(name=name, archived_versions=archived)
+
+    async def _written(self, written: PromptVersion, draft: VersionDraft) -> PromptDocument:
+        document = await self.get_prompt(written.name, version=written.version, resolve_includes=False)
+        warnings = self.store.sdk_warnings(draft)
+        return document.model_copy(update={"warnings": warnings}) if warnings else document
 
     # -- rules ---------------------------------------------------------------------------------------
 

@@ -65,9 +65,16 @@ async def test_a_chat_prompt_keeps_roles_and_order(store: Store) -> None:
 
 
 async def test_unicode_and_whitespace_survive_exactly(store: Store) -> None:
-    template = "  Grüße, {{ name }}! 你好 🎉\n\ttabbed line\n\n"
+    template = "  Grüße, {{name}}! 你好 🎉\n\ttabbed line\n\n"
     await make(store, "unicode-prompt", template)
     assert (await store.get_version("unicode-prompt")).template == template
+
+
+async def test_a_spaced_placeholder_keeps_its_meaning(store: Store) -> None:
+    # A store may write {{ name }} as {{name}} (the form vendors' SDKs fill in): the same variable.
+    await make(store, "spaced", "Hi {{ name }}, {{name}}!")
+    read = (await store.get_version("spaced")).template
+    assert read in ("Hi {{ name }}, {{name}}!", "Hi {{name}}, {{name}}!")
 
 
 async def test_an_unknown_name_is_not_found(store: Store) -> None:

@@ -172,14 +172,14 @@ async def test_race_between_check_and_publish_is_caught_by_posthogs_409(env: Env
     assert isinstance(inner, PostHogStore)
     # Another writer publishes between our read of the latest version and our PATCH.
     async with raw_client(fake, base_url(store)) as raw:
-        original_get = inner.api.get
+        original_resolve = inner.api.resolve
 
-        async def get_then_race(name: str, **kwargs: Any) -> dict[str, Any]:
-            answer = await original_get(name, **kwargs)
+        async def read_then_race(name: str, **kwargs: Any) -> dict[str, Any]:
+            answer = await original_resolve(name, **kwargs)
             await raw.patch("name/p/", json={"prompt": "theirs", "base_version": 1})
             return answer
 
-        inner.api.get = get_then_race  # type: ignore[method-assign]
+        inner.api.resolve = read_then_race  # type: ignore[method-assign]
         with pytest.raises(ConflictError) as caught:
             await store.publish_version("p", 1, text("mine"))
     assert caught.value.current_version == 2

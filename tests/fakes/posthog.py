@@ -1,22 +1,38 @@
-"""A fake PostHog LLM prompts API that follows ``vendor-apis.md`` strictly (an ASGI app).
+"""A fake PostHog LLM prompts API that follows PostHog's own sources, not promptshelf (an ASGI app).
 
-What it is strict about: trailing slashes, Bearer personal-key auth and scopes (401/403 envelopes), the
-name rule and the reserved name ``new``, prompt size, duplicate names (400 ``unique``), ``base_version``
-(400 ``required``, 409 with ``current_version``), the version limit, ``prompt`` always answered as a string
-(JSON-encoded when not one), archive (204, every version, the name restarts at 1), resolve paging
-(``before_version`` with ``offset`` is 400), absolute ``next``/``previous`` URLs, 429 with ``Retry-After``.
-``/api/projects/`` is an alias of ``/api/environments/``; ``@current`` works with ``?token=<project key>``
-as PostHog's SDKs use it.
+Sources (all in ``PostHog/posthog``; every behaviour below comes from one of them):
 
-Server generations: by default the newer one (``config``, ``version_description``, ``edits``, labels with
-``?label=``, ``label``/``labels``/``all_labels`` on answers, and the label route promptshelf uses,
-``POST name/{name}/labels/``); ``legacy=True`` is an older self-hosted server that ignores all of those;
-``web_only=True`` answers 403 "only available to web-authenticated users" on PATCH, archive and resolve.
+- API tests: ``posthog/api/test/test_llm_prompt.py`` @ ``0037ddf4caa956b3fca7cb03ce6aa861321a7795``
+  (ported as tests of this fake in ``tests/backends/test_posthog_fake.py``).
+- Service layer: ``posthog/api/services/llm_prompt.py`` @ ``02730896ac872519aca5e185a3ef77584561ef93``
+  (``publish_prompt_version``: 409 before the version limit before edits, config-only publish carries the
+  prompt forward; ``apply_prompt_edits``; ``set_prompt_label``/``remove_prompt_label``,
+  ``MAX_PROMPT_LABELS = 50``; ``resolve_versions_page``; ``archive_prompt`` deletes the labels).
+- Answer shapes: ``products/ai_observability/frontend/generated/api.schemas.ts`` @
+  ``00f6238b5f94939a83073087e2ff66f982f86fc4``: get by name answers ``LLMPromptPublicApi`` (no
+  ``version_description``, ``labels``, ``all_labels`` or ``created_by``), create/publish ``LLMPromptApi``
+  (own ``labels``, no ``all_labels``), list rows ``LLMPromptListApi`` (with ``all_labels``), resolve
+  ``LLMPromptResolveResponseApi``, label writes ``LLMPromptLabelApi``. Kept as JSON Schema in
+  ``tests/contracts/posthog/``; ``observer`` lets a test check every request and answer against it.
+- Request bodies: ``services/mcp/src/generated/ai_observability/api.ts`` @
+  ``02aa25dc8d8a5ec46f2744ae9f2e75c4f189ca75`` (``LlmPromptsCreateBody``: name, prompt, config,
+  version_description; ``labels`` is read-only, so DRF ignores it, as it ignores any unknown field).
+- Label names: ``validate_prompt_label_name_value`` (tests in ``TestLLMPromptLabelNameValidationNoDB``),
+  whose rule the PostHog UI mirrors in ``products/ai_observability/frontend/prompts/utils.tsx`` (a stored
+  version, search-index id 56032917948, "Mirrors validate_prompt_label_name_value"):
+  ``^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$``, at most 128 characters, not numbers only, not ``latest``.
+- ``legacy=True``: an older self-hosted server, whose serializers are those of
+  ``posthog/api/llm_prompt_serializers.py`` @ ``d2762ad91693c661eeb5f834a07c7eed9259009a``: no ``config``,
+  ``version_description``, labels or ``edits``; it ignores those fields. ``web_only=True`` answers 403
+  "only available to web-authenticated users" on PATCH, archive and resolve (an earlier viewset, per the
+  audit).
 
-Fault switches (safe to flip from the test thread while the server runs in its own thread):
-``latency`` (seconds before each answer), ``fail_next(n, status)``, ``throttle_next(n, retry_after)``,
-``drop_next(n, after_apply)`` (close the connection without an answer, before or after applying),
-``outage`` (every request answers that status until cleared). ``requests`` records what arrived.
+Not from PostHog (test plumbing): the fault switches, safe to flip from the test thread while the server
+runs in its own thread: ``latency``, ``fail_next(n, status)``, ``throttle_next(n, retry_after)``,
+``drop_next(n, after_apply)``, ``outage``; ``requests`` records what arrived. The 30-per-minute
+publish quota is the team's notes' figure, unconfirmed (the audit could not read the rate of
+``LLMPromptPublishBurstRateThrottle``); the 480-per-minute burst is ``BurstRateThrottle`` in
+``posthog/rate_limit.py`` @ ``00b34d8231ad5f9095856f5a16307eff2fb0a5b7``.
 
 ``run_fake_posthog(fake)`` serves it with uvicorn on 127.0.0.1 (a free port) in a background thread.
 """
@@ -36,7 +52,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -44,8 +60,10 @@ from starlette.types import Receive, Scope, Send
 from tests.fakes.serving import serve_in_thread
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+MAX_LABEL_LENGTH = 128
 MAX_PROMPT_BYTES = 1_000_000
+MAX_LABELS = 50
 PAGE_SIZE = 100
 USER = {
     "id": 1,
@@ -59,6 +77,13 @@ USER = {
     "role_at_organization": "engineering",
 }
 PATH_RE = re.compile(r"^/api/(?:environments|projects)/(?P<project>[^/]+)/llm_prompts/(?P<rest>.*)$")
+ROUTE_RE = re.compile(
+    r"(?P<resolve>resolve/)?name/(?P<name>[^/]+)/(?:(?P<archive>archive/)|labels/(?P<label>[^/]+)/)?"
+)
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+Observer = Callable[["Exchange"], None]
 
 
 class _ApiError(Exception):
@@ -85,6 +110,36 @@ class RecordedRequest:
     status: int
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its answer, for a contract check: ``route`` names the PostHog operation."""
+
+    route: str
+    method: str
+    query: dict[str, str]
+    body: Any
+    status: int
+    answer: Any
+
+
+def label_name_problem(label: str) -> str | None:
+    """PostHog's ``validate_prompt_label_name_value``; ``None`` when valid."""
+    if not label:
+        return "Label name is required."
+    if label.lower() == "latest":
+        return "'latest' is reserved and cannot be used as a label."
+    if label.isdigit():
+        return "Label names cannot be numbers only, to avoid confusion with version numbers."
+    if len(label) > MAX_LABEL_LENGTH:
+        return f"Label must be {MAX_LABEL_LENGTH} characters or fewer."
+    if not label.isascii() or not LABEL_RE.match(label):
+        return (
+            "Use lowercase letters, numbers, dots (.), hyphens (-) and underscores (_), "
+            "starting and ending with a letter or number."
+        )
+    return None
+
+
 @dataclass
 class FakePostHog:
     project_id: str = "4242"
@@ -94,15 +149,19 @@ class FakePostHog:
     legacy: bool = False
     web_only: bool = False
     max_versions: int = 2000
+    max_labels: int = MAX_LABELS
     burst_limit: int | None = 480
     """Requests per minute per key (PostHog cloud: 480); ``None`` turns it off."""
     publish_limit: int | None = 30
-    """Publishes per minute per key (PostHog cloud: 30); ``None`` turns it off."""
+    """Publishes per minute per key (unconfirmed figure); ``None`` turns it off."""
     latency: float = 0.0
     outage: int | None = None
     clock: Callable[[], float] = time.monotonic
+    observer: Observer | None = None
+    """Called with every answered request (from the server thread), e.g. to check it against the contract."""
     rows: list[dict[str, Any]] = field(default_factory=list)
-    labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    labels: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """prompt name -> label name -> ``{id, version, created_at, updated_at}``."""
     requests: list[RecordedRequest] = field(default_factory=list)
     _faults: deque[tuple[str, Any, str | None]] = field(default_factory=deque)
     _windows: dict[str, deque[float]] = field(default_factory=dict)
@@ -139,6 +198,9 @@ class FakePostHog:
             self._add_row(name, prompt, 1, None, None)
             self.labels[name] = {}
 
+    def label_versions(self, name: str) -> dict[str, int]:
+        return {label: record["version"] for label, record in self.labels.get(name, {}).items()}
+
     def count(self, method: str | None = None, path_contains: str = "") -> int:
         return sum(
             1
@@ -158,11 +220,13 @@ class FakePostHog:
         status: int = 500
         body: Any = {}
         headers: dict[str, str] = {}
+        route = ""
+        body_bytes = b""
         try:
             body_bytes = await request.body()
             if fault and fault[0] == "drop":
                 raise _Drop
-            status, body = self._handle(request, body_bytes, fault)
+            route, status, body = self._handle(request, body_bytes, fault)
             if fault and fault[0] == "drop_after":
                 raise _Drop
         except _ApiError as error:
@@ -175,6 +239,9 @@ class FakePostHog:
             )
             raise
         self.requests.append(RecordedRequest(request.method, request.url.path, request.url.query, status))
+        if self.observer is not None and route:
+            sent = _maybe_json(body_bytes)
+            self.observer(Exchange(route, request.method, dict(request.query_params), sent, status, body))
         payload = b"" if status == 204 else json.dumps(body).encode()
         raw_headers = [(b"content-type", b"application/json")] + [
             (key.lower().encode(), value.encode()) for key, value in headers.items()
@@ -184,7 +251,7 @@ class FakePostHog:
 
     def _handle(
         self, request: Request, body_bytes: bytes, fault: tuple[str, Any, str | None] | None
-    ) -> tuple[int, Any]:
+    ) -> tuple[str, int, Any]:
         if self.outage is not None:
             raise _ApiError(self.outage, {"detail": "Server Error (500)"})
         if fault and fault[0] == "fail":
@@ -198,41 +265,49 @@ class FakePostHog:
         self._check_project(match["project"], request)
         rest, method = match["rest"], request.method
         self._admit("burst", self.burst_limit)
-        body = _json_body(body_bytes) if method in ("POST", "PATCH") else {}
-        route = re.fullmatch(r"(?:resolve/)?name/([^/]+)/(archive/|labels/)?", rest)
-        if rest == "":
-            if method == "GET":
-                self._scope("llm_prompt:read")
-                return 200, self._list(request)
-            if method == "POST":
-                self._scope("llm_prompt:write")
-                return 201, self._create(body)
-        elif route and rest.startswith("resolve/"):
-            if method == "GET":
-                self._scope("llm_prompt:read")
-                self._web_only()
-                return 200, self._resolve(route[1], request)
-        elif route and route[2] == "archive/":
-            if method == "POST":
-                self._scope("llm_prompt:write")
-                self._web_only()
-                self._archive(route[1])
-                return 204, None
-        elif route and route[2] == "labels/" and not self.legacy:
-            if method == "POST":
-                self._scope("llm_prompt:write")
-                return 200, self._move_label(route[1], body)
-        elif route and route[2] is None:
-            if method == "GET":
-                self._scope("llm_prompt:read")
-                return 200, self._get(route[1], request)
-            if method == "PATCH":
-                self._scope("llm_prompt:write")
-                self._web_only()
-                self._admit("publish", self.publish_limit)
-                return 200, self._publish(route[1], body)
-        else:
-            raise _ApiError(404, {"detail": "Not found."})
+        body = _json_body(body_bytes) if method in ("POST", "PATCH", "PUT") else {}
+        route = ROUTE_RE.fullmatch(rest)
+        with self._lock:
+            if rest == "":
+                if method == "GET":
+                    self._scope("llm_prompt:read")
+                    return "list", 200, self._list(request)
+                if method == "POST":
+                    self._scope("llm_prompt:write")
+                    return "create", 201, self._create(body)
+            elif route and route["resolve"]:
+                if method == "GET" and not route["archive"] and not route["label"]:
+                    self._scope("llm_prompt:read")
+                    self._web_only()
+                    return "resolve", 200, self._resolve(unquote(route["name"]), request)
+            elif route and route["archive"]:
+                if method == "POST":
+                    self._scope("llm_prompt:write")
+                    self._web_only()
+                    self._archive(unquote(route["name"]))
+                    return "archive", 204, None
+            elif route and route["label"] and not self.legacy:
+                name, label = unquote(route["name"]), unquote(route["label"])
+                if method == "PUT":
+                    self._scope("llm_prompt:write")
+                    status, answer = self._set_label(name, label, body)
+                    return "label_set", status, answer
+                if method == "DELETE":
+                    self._scope("llm_prompt:write")
+                    self._remove_label(name, label)
+                    return "label_delete", 204, None
+            elif route and not route["label"]:
+                name = unquote(route["name"])
+                if method == "GET":
+                    self._scope("llm_prompt:read")
+                    return "get", 200, self._get(name, request)
+                if method == "PATCH":
+                    self._scope("llm_prompt:write")
+                    self._web_only()
+                    self._admit("publish", self.publish_limit)
+                    return "publish", 200, self._publish(name, body)
+            else:
+                raise _ApiError(404, {"detail": "Not found."})
         raise _ApiError(405, {"detail": f'Method "{method}" not allowed.'})
 
     # -- checks --------------------------------------------------------------------------------------
@@ -309,13 +384,15 @@ class FakePostHog:
         offset = _int_param(request, "offset", 0)
         search = (request.query_params.get("search") or "").casefold()
         label = None if self.legacy else request.query_params.get("label")
+        if label is not None:
+            _check_label(label, attr="label")
         rows = []
         for name in self._live_names():
             if label is not None:
-                at = self.labels.get(name, {}).get(label)
-                if at is None:
+                record = self.labels.get(name, {}).get(label)
+                if record is None:
                     continue
-                row = self._row(name, at)
+                row = self._row(name, record["version"])
             else:
                 row = self._latest(name)
             assert row is not None
@@ -325,7 +402,7 @@ class FakePostHog:
             rows.append(row)
         rows.sort(key=lambda r: r["seq"], reverse=True)
         page = rows[offset : offset + limit]
-        results = [{**self._object(r), "prompt_size_bytes": _size(r["prompt"])} for r in page]
+        results = [self._list_row(r) for r in page]
 
         def link(at: int) -> str:
             params = dict(request.query_params)
@@ -346,51 +423,65 @@ class FakePostHog:
         _check_name(name)
         if "prompt" not in body or body["prompt"] is None:
             raise _validation("This field is required.", code="required", attr="prompt")
-        _check_size(body["prompt"])
+        _check_size(body["prompt"], "prompt")
         newer = self._newer_fields(body)
         if self._latest(name) is not None:
             raise _validation("A prompt with this name already exists.", code="unique", attr="name")
         row = self._add_row(name, body["prompt"], 1, newer.get("config"), newer.get("version_description"))
         self.labels[name] = {}
-        for label in newer.get("labels", []):
-            self.labels[name][label] = 1
-        return self._object(row)
+        return self._full(row)
 
     def _get(self, name: str, request: Request) -> dict[str, Any]:
+        name = self._by_id(name)
         label = None if self.legacy else request.query_params.get("label")
+        version = request.query_params.get("version")
         if label is not None:
-            at = self.labels.get(name, {}).get(label) if self._latest(name) else None
-            if at is None:
-                raise _ApiError(404, {"detail": f"Prompt with name '{name}' and label '{label}' not found."})
-            row = self._row(name, at)
+            if version is not None:
+                raise _validation("Use either version or label, not both.", attr="label")
+            _check_label(label, attr="label")
+            record = self.labels.get(name, {}).get(label) if self._latest(name) else None
+            if record is None:
+                raise _ApiError(404, {"detail": f"Prompt '{name}' has no label '{label}'."})
+            row = self._row(name, record["version"])
+        elif version is not None:
+            if self._latest(name) is None:
+                raise _not_found(name)
+            number = _int_param(request, "version", 0)
+            row = self._row(name, number)
+            if row is None:
+                raise _ApiError(404, {"detail": f"Prompt '{name}' has no version {number}."})
         else:
-            version = request.query_params.get("version")
-            row = self._row(name, _int_param(request, "version", 0)) if version else self._latest(name)
+            row = self._latest(name)
         if row is None:
             raise _not_found(name)
-        obj = self._object(row, with_created_by=False)
+        obj = self._public(row)
         if label is not None:
             obj["label"] = label
         return obj
 
     def _publish(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        latest = self._latest(name)
-        if latest is None:
-            raise _not_found(name)
+        name = self._by_id(name)
         base = body.get("base_version")
         if base is None:
             raise _validation("This field is required.", code="required", attr="base_version")
-        if not isinstance(base, int) or isinstance(base, bool):
+        if not isinstance(base, int) or isinstance(base, bool) or base < 1:
             raise _validation("A valid integer is required.", attr="base_version")
         edits = None if self.legacy else body.get("edits")
+        prompt = body.get("prompt")
+        config_given = not self.legacy and "config" in body
+        if prompt is not None and edits is not None:
+            raise _validation("Provide either prompt or edits, not both.", attr="prompt")
+        if prompt is None and edits is None and not config_given:
+            raise _validation("Provide prompt, edits or config.", code="required", attr="prompt")
+        if prompt is not None:
+            _check_size(prompt, "prompt")
         if edits is not None:
-            prompt: Any = _apply_edits(latest["prompt"], edits)
-        elif body.get("prompt") is not None:
-            prompt = body["prompt"]
-        else:
-            raise _validation("This field is required.", code="required", attr="prompt")
-        _check_size(prompt)
+            _check_edits_shape(edits)
         newer = self._newer_fields(body)
+        latest = self._latest(name)
+        if latest is None:
+            raise _not_found(name)
+        # publish_prompt_version: stale base (409), then the version limit, then edits.
         if base != latest["version"]:
             raise _ApiError(
                 409,
@@ -405,18 +496,23 @@ class FakePostHog:
                 f"Prompt has reached the maximum of {self.max_versions} versions. "
                 "Archive it and create a new prompt to keep iterating."
             )
+        if edits is not None:
+            resolved: Any = _apply_edits(latest["prompt"], edits)
+        elif prompt is not None:
+            resolved = prompt
+        else:
+            resolved = latest["prompt"]  # config-only publish carries the prompt forward
         config = newer["config"] if "config" in newer else latest["config"]
-        row = self._add_row(name, prompt, latest["version"] + 1, config, newer.get("version_description"))
-        for label in newer.get("labels", []):
-            self.labels.setdefault(name, {})[label] = row["version"]
-        return self._object(row)
+        row = self._add_row(name, resolved, latest["version"] + 1, config, newer.get("version_description"))
+        return self._full(row)
 
     def _archive(self, name: str) -> None:
-        live = [r for r in self.rows if r["name"] == name and not r["deleted"]]
+        live = self._live(name)
         if not live:
             raise _not_found(name)
         for row in live:
             row["deleted"] = True
+            row["is_latest"] = False
             row["updated_at"] = _now()
         self.labels.pop(name, None)
 
@@ -426,9 +522,11 @@ class FakePostHog:
         if not 1 <= limit <= 100:
             raise _validation("Ensure this value is between 1 and 100.", attr="limit")
         if "offset" in params and "before_version" in params:
-            raise _validation("offset cannot be combined with before_version.", attr="offset")
+            raise _validation("Use either offset or before_version, not both.")
         if params.get("version_id"):
             found = [r for r in self._live(name) if r["id"] == params["version_id"]]
+            if params.get("version"):
+                found = [r for r in found if r["version"] == _int_param(request, "version", 0)]
             row = found[0] if found else None
         elif params.get("version"):
             row = self._row(name, _int_param(request, "version", 0))
@@ -440,62 +538,70 @@ class FakePostHog:
         if "before_version" in params:
             before = _int_param(request, "before_version", 0)
             history = [r for r in history if r["version"] < before]
-        offset = _int_param(request, "offset", 0)
-        page = history[offset : offset + limit]
-        versions = [
-            {
-                "id": r["id"],
-                "version": r["version"],
-                "created_by": USER,
-                "created_at": r["created_at"],
-                "is_latest": r is self._latest(name),
-            }
-            for r in page
-        ]
-        return {"prompt": self._object(row), "versions": versions, "has_more": offset + limit < len(history)}
-
-    def _move_label(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self._latest(name) is None:
-            raise _not_found(name)
-        label, version = body.get("label"), body.get("version")
-        if not isinstance(label, str) or not LABEL_RE.match(label) or label == "latest":
-            raise _validation("Enter a valid label.", attr="label")
-        labels = self.labels.setdefault(name, {})
-        previous = labels.get(label)
-        if version is None:
-            if previous is None:
-                raise _ApiError(404, {"detail": f"Label '{label}' not found."})
-            del labels[label]
         else:
-            if self._row(name, version) is None:
-                raise _ApiError(404, {"detail": f"Prompt '{name}' has no version {version}."})
-            labels[label] = version
-        return {"label": label, "version": version, "previous_version": previous}
+            history = history[_int_param(request, "offset", 0) :]
+        page = history[:limit]
+        answer: dict[str, Any] = {
+            "prompt": self._full(row),
+            "versions": [self._summary(r) for r in page],
+            "has_more": len(history) > limit,
+        }
+        if not self.legacy:
+            answer["labels"] = [
+                self._label_object(name, label, record)
+                for label, record in sorted(self.labels.get(name, {}).items())
+            ]
+        return answer
+
+    def _set_label(self, name: str, label: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        _check_label(label, attr="label_name")
+        version = body.get("version")
+        if version is None:
+            raise _validation("This field is required.", code="required", attr="version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _validation("A valid integer is required.", attr="version")
+        if self._row(name, version) is None:
+            raise _ApiError(404, {"detail": f"Prompt '{name}' has no version {version}."})
+        labels = self.labels.setdefault(name, {})
+        record = labels.get(label)
+        if record is not None:
+            if record["version"] != version:
+                record["version"] = version
+                record["updated_at"] = _now()
+            return 200, self._label_object(name, label, record)
+        if len(labels) >= self.max_labels:
+            raise _validation(f"A prompt can have at most {self.max_labels} labels.", attr="label_name")
+        now = _now()
+        record = {"id": str(uuid.uuid4()), "version": version, "created_at": now, "updated_at": now}
+        labels[label] = record
+        return 201, self._label_object(name, label, record)
+
+    def _remove_label(self, name: str, label: str) -> None:
+        if self.labels.get(name, {}).pop(label, None) is None:
+            raise _ApiError(404, {"detail": f"Label '{label}' not found on prompt '{name}'."})
 
     # -- storage -------------------------------------------------------------------------------------
 
     def _newer_fields(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``config`` and ``version_description``; ``labels`` and unknown fields are ignored, as by DRF."""
         if self.legacy:
             return {}
         fields: dict[str, Any] = {}
         if "config" in body:
             if body["config"] is not None and not isinstance(body["config"], dict):
                 raise _validation("Config must be a JSON object.", attr="config")
+            _check_size(body["config"], "config")
             fields["config"] = body["config"]
         if body.get("version_description") is not None:
-            if len(str(body["version_description"])) > 400:
+            if not isinstance(body["version_description"], str):
+                raise _validation("Not a valid string.", attr="version_description")
+            if len(body["version_description"]) > 400:
                 raise _validation(
                     "Ensure this field has no more than 400 characters.",
                     code="max_length",
                     attr="version_description",
                 )
             fields["version_description"] = body["version_description"]
-        labels = body.get("labels") or []
-        if not isinstance(labels, list) or any(
-            not isinstance(label, str) or not LABEL_RE.match(label) or label == "latest" for label in labels
-        ):
-            raise _validation("Enter valid labels.", attr="labels")
-        fields["labels"] = labels
         return fields
 
     def _add_row(self, name: str, prompt: Any, version: int, config: Any, description: Any) -> dict[str, Any]:
@@ -518,6 +624,14 @@ class FakePostHog:
         self.rows.append(row)
         return row
 
+    def _by_id(self, name: str) -> str:
+        """The name route also takes a version id, for that version's prompt; a real name wins."""
+        if self._latest(name) is None and UUID_RE.match(name):
+            for row in self.rows:
+                if row["id"] == name and not row["deleted"]:
+                    return str(row["name"])
+        return name
+
     def _live(self, name: str) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["name"] == name and not r["deleted"]]
 
@@ -531,32 +645,91 @@ class FakePostHog:
     def _row(self, name: str, version: int) -> dict[str, Any] | None:
         return next((r for r in self._live(name) if r["version"] == version), None)
 
-    def _object(self, row: dict[str, Any], *, with_created_by: bool = True) -> dict[str, Any]:
+    def _history_fields(self, row: dict[str, Any]) -> dict[str, Any]:
         live = self._live(row["name"]) if not row["deleted"] else [row]
         latest = max(live, key=lambda r: r["version"])
         first = min(live, key=lambda r: r["version"])
-        obj: dict[str, Any] = {
-            "id": row["id"],
-            "name": row["name"],
-            "prompt": _as_string(row["prompt"]),
-            "version": row["version"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "deleted": row["deleted"],
+        return {
             "is_latest": row is latest,
             "latest_version": latest["version"],
             "version_count": len(live),
             "first_version_created_at": first["created_at"],
         }
-        if with_created_by:
-            obj["created_by"] = USER
+
+    def _own_labels(self, row: dict[str, Any]) -> list[str]:
+        return sorted(
+            label
+            for label, record in self.labels.get(row["name"], {}).items()
+            if record["version"] == row["version"]
+        )
+
+    def _public(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``LLMPromptPublicApi`` (``llm_prompt_cache_payloads.py``): the answer to get by name."""
+        obj: dict[str, Any] = {"id": row["id"], "name": row["name"], "prompt": _as_string(row["prompt"])}
         if not self.legacy:
-            labels = self.labels.get(row["name"], {})
             obj["config"] = row["config"]
-            obj["version_description"] = row["version_description"]
-            obj["labels"] = sorted(label for label, at in labels.items() if at == row["version"])
-            obj["all_labels"] = [{"name": label, "version": at} for label, at in sorted(labels.items())]
+            obj["outline"] = _outline(row["prompt"])
+        obj.update(
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            deleted=row["deleted"],
+            **self._history_fields(row),
+        )
         return obj
+
+    def _full(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``LLMPromptApi``: create, publish and resolve's ``prompt`` (its own labels, no ``all_labels``)."""
+        obj: dict[str, Any] = {"id": row["id"], "name": row["name"], "prompt": _as_string(row["prompt"])}
+        if not self.legacy:
+            obj["config"] = row["config"]
+        obj["version"] = row["version"]
+        if not self.legacy:
+            obj["version_description"] = row["version_description"]
+        obj.update(
+            created_by=USER,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            deleted=row["deleted"],
+            **self._history_fields(row),
+        )
+        if not self.legacy:
+            obj["outline"] = _outline(row["prompt"])
+            obj["labels"] = self._own_labels(row)
+            obj["activity_item_id"] = row["name"][:72]
+        return obj
+
+    def _list_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``LLMPromptListApi``: a list row, with every label of the prompt in ``all_labels``."""
+        obj = {**self._full(row), "prompt_size_bytes": _size(row["prompt"])}
+        if not self.legacy:
+            obj["all_labels"] = [
+                {"name": label, "version": version}
+                for label, version in sorted(self.label_versions(row["name"]).items())
+            ]
+        return obj
+
+    def _summary(self, row: dict[str, Any]) -> dict[str, Any]:
+        """``LLMPromptVersionSummaryApi``: one row of resolve's ``versions``."""
+        obj: dict[str, Any] = {"id": row["id"], "version": row["version"]}
+        if not self.legacy:
+            obj["version_description"] = row["version_description"]
+        obj.update(created_by=USER, created_at=row["created_at"], is_latest=row["is_latest"])
+        if not self.legacy:
+            obj["labels"] = self._own_labels(row)
+        return obj
+
+    def _label_object(self, name: str, label: str, record: dict[str, Any]) -> dict[str, Any]:
+        """``LLMPromptLabelApi`` (no ``previous_version``)."""
+        return {
+            "id": record["id"],
+            "name": label,
+            "prompt_name": name,
+            "version": record["version"],
+            "created_by": USER,
+            "created_at": record["created_at"],
+            "updated_at": record["updated_at"],
+        }
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -576,53 +749,110 @@ def _throttled(seconds: int) -> _ApiError:
 
 
 def _not_found(name: str) -> _ApiError:
-    return _ApiError(404, {"detail": f"Prompt with name '{name}' not found."})
+    return _ApiError(
+        404, {"detail": f"Prompt '{name}' not found. List the project's prompts to find the right name."}
+    )
 
 
 def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _validation("Only letters, numbers, hyphens (-) and underscores (_) are allowed.", attr="name")
+    if not isinstance(name, str):
+        raise _validation("Not a valid string.", attr="name")
     if len(name) > 255:
         raise _validation(
             "Ensure this field has no more than 255 characters.", code="max_length", attr="name"
         )
     if name.lower() == "new":
-        raise _validation("'new' is a reserved name.", attr="name")
+        raise _validation("'new' is a reserved name and cannot be used.", code="reserved_name", attr="name")
+    if not NAME_RE.match(name):
+        raise _validation(
+            "Only letters, numbers, hyphens (-) and underscores (_) are allowed.",
+            code="invalid_name",
+            attr="name",
+        )
+
+
+def _check_label(label: str, *, attr: str) -> None:
+    problem = label_name_problem(label)
+    if problem is not None:
+        raise _validation(problem, attr=attr)
 
 
 def _size(prompt: Any) -> int:
     return len(json.dumps(prompt, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def _check_size(prompt: Any) -> None:
-    if _size(prompt) > MAX_PROMPT_BYTES:
-        raise _validation(f"Prompt must be at most {MAX_PROMPT_BYTES} bytes.", attr="prompt")
+def _check_size(payload: Any, attr: str) -> None:
+    if _size(payload) > MAX_PROMPT_BYTES:
+        what = "Config" if attr == "config" else "Prompt payload"
+        raise _validation(f"{what} must be {MAX_PROMPT_BYTES} bytes or fewer.", code="max_size", attr=attr)
 
 
 def _as_string(prompt: Any) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
 
 
-def _apply_edits(prompt: Any, edits: Any) -> str:
+def _outline(prompt: Any) -> list[dict[str, Any]]:
+    if not isinstance(prompt, str):
+        return []
+    outline = []
+    for line in prompt.splitlines():
+        heading = HEADING_RE.match(line)
+        if heading:
+            outline.append({"level": len(heading[1]), "text": heading[2]})
+    return outline
+
+
+def _check_edits_shape(edits: Any) -> None:
     if not isinstance(edits, list) or not edits:
         raise _validation("Edits must be a non-empty list.", attr="edits")
-    text = _as_string(prompt)
-    for index, edit in enumerate(edits):
+    for edit in edits:
         if (
             not isinstance(edit, dict)
             or not isinstance(edit.get("old"), str)
             or not isinstance(edit.get("new"), str)
         ):
-            raise _validation("Each edit needs 'old' and 'new' strings.", attr="edits", edit_index=index)
-        occurrences = text.count(edit["old"]) if edit["old"] else 0
-        if occurrences != 1:
+            raise _validation("Each edit needs 'old' and 'new' strings.", attr="edits")
+
+
+def _apply_edits(prompt: Any, edits: list[dict[str, str]]) -> Any:
+    """``apply_prompt_edits``: JSON prompts are edited as ``json.dumps(indent=2)`` and parsed back."""
+    is_string = isinstance(prompt, str)
+    text = prompt if is_string else json.dumps(prompt, indent=2, ensure_ascii=False)
+    for index, edit in enumerate(edits):
+        count = text.count(edit["old"])
+        if count == 0:
+            raise _validation("Text to replace was not found in the prompt.", attr="edits", edit_index=index)
+        if count > 1:
             raise _validation(
-                f"Edit {index}: 'old' must occur exactly once in the prompt (found {occurrences}).",
+                f"Text to replace matches {count} times — provide more context to make it unique.",
                 attr="edits",
                 edit_index=index,
             )
         text = text.replace(edit["old"], edit["new"], 1)
-    return text
+    result: Any = text
+    if not is_string:
+        try:
+            result = json.loads(text)
+        except ValueError as exc:
+            raise _validation(
+                f"Edits produced invalid JSON: {exc}", attr="edits", edit_index=len(edits) - 1
+            ) from exc
+    if _size(result) > MAX_PROMPT_BYTES:
+        raise _validation(
+            f"Resulting prompt exceeds the {MAX_PROMPT_BYTES} byte size limit.",
+            attr="edits",
+            edit_index=len(edits) - 1,
+        )
+    return result
+
+
+def _maybe_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class Vendor(ABC):
     native_description: str | None
     native_messages: ClassVar[list[tuple[str, str]]]
     """The MCP messages of the natively written prompt, rendered with ``NATIVE_ARGUMENTS``."""
+    history_author: str | None = None
+    """Who the vendor's own version history names as a version's author (``None``: promptshelf's actor)."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -114,6 +116,8 @@ class PostHogVendor(Vendor):
     name_rule = "^[a-zA-Z0-9_-]+$"
     native_description = None  # PostHog prompts have no description
     native_messages: ClassVar[list[tuple[str, str]]] = [("user", "Summarize tides for kids.")]
+    # PostHog's resolve names the user whose personal key wrote the version (the fake's user).
+    history_author = "fake.user@example.com"
 
     def __init__(self, fake: FakePostHog, base_url: str) -> None:
         super().__init__(base_url)
@@ -148,8 +152,8 @@ class PostHogVendor(Vendor):
 
     async def promote_natively(self, name: str, version: int) -> None:
         async with self._api() as api:
-            answer = await api.post(f"name/{name}/labels/", json={"label": "production", "version": version})
-        assert answer.status_code == 200, answer.text
+            answer = await api.put(f"name/{name}/labels/production/", json={"version": version})
+        assert answer.status_code in (200, 201), answer.text
 
     @contextmanager
     def failing(self) -> Iterator[None]:
@@ -443,9 +447,10 @@ async def test_every_tool_works_against_the_vendor(servers: VendorServers, era: 
         assert (await call(client, "get_prompt", name=name, version=2))["commit_message"] == "shorter"
 
         history = await call(client, "list_prompt_versions", name=name)
+        author = servers.vendor.history_author or "mcp"
         assert [
             (v["version"], v["labels"], v.get("commit_message"), v["created_by"]) for v in history["versions"]
-        ] == [(3, [], None, "mcp"), (2, [], "shorter", "mcp"), (1, ["staging"], "first", "mcp")]
+        ] == [(3, [], None, author), (2, [], "shorter", author), (1, ["staging"], "first", author)]
         assert history["has_more"] is False
         older = await call(client, "list_prompt_versions", name=name, before_version=3, limit=1)
         assert [v["version"] for v in older["versions"]] == [2] and older["has_more"] is True

@@ -95,4 +95,9 @@ class Store(Protocol):
         """What changed since ``since`` (``None``: just the current token, ``names`` empty)."""
         ...
 
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        """What the vendor's own SDKs will not render as promptshelf does, for a version about to be
+        written (pure: no I/O). The service adds these to the write's result; empty when nothing differs."""
+        ...
+
     async def aclose(self) -> None: ...

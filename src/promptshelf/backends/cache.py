@@ -123,6 +123,9 @@ class CachingStore:
         )
         return page
 
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        return self.inner.sdk_warnings(draft)
+
     async def poll_changes(self, since: str | None) -> Changes:
         changes = await self.inner.poll_changes(since)
         if changes.names is None:

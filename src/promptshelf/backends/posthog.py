@@ -12,16 +12,21 @@ UI keep reading what promptshelf writes:
   something to keep. ``config`` is versioned with the prompt, which suits variables; description and tags
   are prompt-level, so every new version carries them forward and the latest version's copy is the
   prompt's. The SDKs hand ``config`` to the application as an opaque dict, so an extra key breaks nothing.
-- ``version_description``: the commit message. Labels: PostHog's own labels.
+- ``version_description``: the commit message. Labels: PostHog's own labels, set with their own calls
+  (``PUT``/``DELETE name/{name}/labels/{label}/``) after the write that asks for them; PostHog takes none in
+  create or publish bodies.
+- Placeholders are written ``{{name}}`` (never ``{{ name }}``), the one form PostHog's SDKs fill in; what
+  they still cannot render (includes) is reported by ``sdk_warnings`` and lands in the write's result.
 
-An older server without ``config``/``version_description``/labels gets a clear ``invalid_argument`` for
-anything it would drop, never a silent loss. Names are checked against PostHog's stricter rule before any
-request. Archived prompts cannot be listed (PostHog keeps no listing of them).
+Reads that need commit messages, labels or authors use ``resolve`` (PostHog's get by name carries none of
+them), one request per history page. An older server without ``config``/``version_description``/labels
+gets a clear ``invalid_argument`` for anything it would drop, never a silent loss. Names and labels are
+checked against PostHog's stricter rules, and the 50-label cap, before any request. Archived prompts cannot
+be listed (PostHog keeps no listing of them).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -33,23 +38,27 @@ import httpx
 
 from promptshelf.backends.base import Changes, PromptPage, Store, VersionPage
 from promptshelf.backends.cache import CachingStore
-from promptshelf.backends.posthog_api import JsonObject, PostHogApi, check_name
+from promptshelf.backends.posthog_api import MAX_LABELS, JsonObject, PostHogApi, check_label, check_name
 from promptshelf.backends.posthog_mapping import (
     META_KEY,
+    compilable,
     dropped_fields,
+    info_from_summary,
     labels_by_version,
+    labels_from_resolve,
     matches_query,
     parse_messages,
     promptshelf_meta,
     same_content,
+    sdk_warnings,
     stale_base_conflict,
     summary_from_object,
-    user_name,
     version_from_object,
 )
 from promptshelf.backends.vendor_http import VendorHttp
 from promptshelf.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
     PromptshelfError,
@@ -62,15 +71,12 @@ from promptshelf.model import (
     PromptSummary,
     PromptVersion,
     VersionDraft,
-    VersionInfo,
 )
 from promptshelf.settings import Settings
 
 logger = logging.getLogger("promptshelf.posthog")
 
-_ROW_MEMO_SIZE = 4096
 _SNAPSHOTS_KEPT = 16
-_HISTORY_FETCHES = 8
 
 
 class PostHogStore:
@@ -78,8 +84,6 @@ class PostHogStore:
 
     def __init__(self, api: PostHogApi) -> None:
         self.api = api
-        # Version rows are immutable and their ids unique, so what a row says never goes stale.
-        self._rows: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
         self._snapshots: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     @classmethod
@@ -130,40 +134,48 @@ class PostHogStore:
         return PromptPage(prompts=page, next_cursor=page[-1].name if more and page else None)
 
     async def get_summary(self, name: str) -> PromptSummary:
-        return summary_from_object(await self.api.get(check_name(name)))
+        state = await self.api.resolve(check_name(name), limit=1)
+        return summary_from_object(state["prompt"], labels_from_resolve(state))
 
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
     ) -> PromptVersion:
         check_name(name)
         if label is not None and label != LATEST:
-            await self._learn_capabilities(name)
-            obj = await self.api.get(name, label=label)
-        else:
+            return await self._by_label(name, check_label(label))
+        try:
+            obj = (await self.api.resolve(name, version=version, limit=1))["prompt"]
+        except ForbiddenError as exc:
+            if not exc.details.get("web_only"):
+                raise
+            # An older server serving resolve to the web app only: get by name still reads the version,
+            # without its commit message and labels (that server has neither).
             obj = await self.api.get(name, version=version)
         prompt_level = None
         if obj["version"] != obj.get("latest_version", obj["version"]):
             prompt_level = promptshelf_meta(await self.api.get(name))
         return version_from_object(obj, prompt_level)
 
+    async def _by_label(self, name: str, label: str) -> PromptVersion:
+        """The version a label points at, from resolve (get by label carries no commit message or labels)."""
+        state = await self.api.resolve(name, limit=1)
+        self.api.require("labels", "reading a prompt by label")
+        at = labels_from_resolve(state).get(label)
+        if at is None:
+            raise NotFoundError(f"prompt {name!r} has no label {label!r} in PostHog", name=name, label=label)
+        latest = state["prompt"]
+        if at == latest["version"]:
+            return version_from_object(latest, None)
+        obj = (await self.api.resolve(name, version=at, limit=1))["prompt"]
+        return version_from_object(obj, promptshelf_meta(latest))
+
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
+        """One resolve per page: it carries each version's commit message, author and labels."""
         answer = await self.api.resolve(check_name(name), limit=limit, before_version=before_version)
-        labels = labels_by_version(answer["prompt"])
-        limiter = asyncio.Semaphore(_HISTORY_FETCHES)
-
-        async def info(item: JsonObject) -> VersionInfo:
-            async with limiter:
-                commit_message, created_by = await self._row_extras(name, item)
-            return VersionInfo(
-                version=item["version"],
-                labels=sorted(label for label, at in labels.items() if at == item["version"]),
-                commit_message=commit_message,
-                created_at=item["created_at"],
-                created_by=created_by,
-            )
-
-        versions = await asyncio.gather(*(info(item) for item in answer["versions"]))
-        return VersionPage(versions=list(versions), has_more=bool(answer["has_more"]))
+        return VersionPage(
+            versions=[info_from_summary(item) for item in answer["versions"]],
+            has_more=bool(answer["has_more"]),
+        )
 
     async def poll_changes(self, since: str | None) -> Changes:
         snapshot = {
@@ -185,17 +197,17 @@ class PostHogStore:
 
     # -- writes --------------------------------------------------------------------------------------
 
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        return sdk_warnings(draft)
+
     async def create_prompt(self, name: str, meta: PromptMeta, draft: VersionDraft) -> PromptVersion:
         check_name(name)
+        labels = _check_labels(draft.labels, existing={})
+        if labels:
+            self.api.require("labels", "setting labels")
         value, config = self._encode(draft, meta)
         try:
-            obj = await self.api.create(
-                name,
-                value,
-                config=config,
-                version_description=draft.commit_message,
-                labels=draft.labels or None,
-            )
+            obj = await self.api.create(name, value, config=config, version_description=draft.commit_message)
         except ConflictError as exc:
             current = await self._latest_version_or_none(name)
             raise ConflictError(
@@ -214,44 +226,54 @@ class PostHogStore:
                 f"this (older) PostHog server does not store {', '.join(dropped)}; the prompt was not "
                 "created. Upgrade PostHog or leave those out"
             )
-        return version_from_object(obj, None)
+        return await self._with_labels(name, obj, labels, "created")
 
     async def publish_version(
         self, name: str, base_version: int, draft: VersionDraft, meta: PromptMeta | None = None
     ) -> PromptVersion:
         check_name(name)
-        current = await self.api.get(name)
+        for label in draft.labels:
+            check_label(label)
+        state = await self._latest_state(name)
+        current = state["prompt"]
         if current["version"] != base_version:
             raise stale_base_conflict(name, base_version, current["version"])
+        labels = _check_labels(draft.labels, existing=labels_from_resolve(state))
+        if labels:
+            self.api.require("labels", "setting labels")
         if meta is None:
             ours = promptshelf_meta(current)
             meta = PromptMeta(description=ours.get("description"), tags=ours.get("tags", []))
         value, config = self._encode(draft, meta)
         try:
             obj = await self.api.publish(
-                name,
-                base_version,
-                prompt=value,
-                config=config,
-                version_description=draft.commit_message,
-                labels=draft.labels or None,
+                name, base_version, prompt=value, config=config, version_description=draft.commit_message
             )
         except ConflictError as exc:
             raise stale_base_conflict(name, base_version, exc.current_version) from exc
         except UnavailableError as exc:
             obj = await self._recover_write(name, base_version + 1, value, config, exc)
-        return version_from_object(obj, None)
+        return await self._with_labels(name, obj, labels, "published")
 
     async def set_label(self, name: str, label: str, version: int) -> int | None:
-        await self._learn_capabilities(check_name(name))
-        answer = await self.api.set_label(name, label, version)
-        previous = answer.get("previous_version")
-        return previous if isinstance(previous, int) else None
+        check_label(label)
+        state = await self.api.resolve(check_name(name), limit=1)
+        self.api.require("labels", "setting a label")
+        existing = labels_from_resolve(state)
+        _check_labels([label], existing=existing)
+        created = await self.api.set_label(name, label, version)
+        # PostHog's answer does not say where a moved label was; the read just before does.
+        return None if created else existing.get(label)
 
     async def remove_label(self, name: str, label: str) -> int:
-        await self._learn_capabilities(check_name(name))
-        answer = await self.api.set_label(name, label, None)
-        return int(answer["previous_version"])
+        check_label(label)
+        state = await self.api.resolve(check_name(name), limit=1)
+        self.api.require("labels", "removing a label")
+        at = labels_from_resolve(state).get(label)
+        if at is None:
+            raise NotFoundError(f"prompt {name!r} has no label {label!r} in PostHog", name=name, label=label)
+        await self.api.remove_label(name, label)
+        return at
 
     async def archive_prompt(self, name: str) -> int:
         current = await self.api.get(check_name(name))
@@ -277,7 +299,9 @@ class PostHogStore:
     def _encode(self, draft: VersionDraft, meta: PromptMeta) -> tuple[Any, JsonObject | None]:
         """The ``prompt`` value and ``config`` to send (``None``: leave config out)."""
         value: Any = (
-            (draft.template or "") if draft.type == "text" else [m.model_dump() for m in draft.messages or []]
+            compilable(draft.template or "")
+            if draft.type == "text"
+            else [{"role": m.role, "content": compilable(m.content)} for m in draft.messages or []]
         )
         if META_KEY in draft.config:
             raise InvalidArgumentError(
@@ -300,9 +324,37 @@ class PostHogStore:
         # Sent even when empty, so a new version never inherits the previous one's config.
         return value, config if config or supports_config else None
 
-    async def _learn_capabilities(self, name: str) -> None:
-        if self.api.capabilities.labels is None:
-            await self.api.get(name)
+    async def _latest_state(self, name: str) -> JsonObject:
+        """The latest version and every label (resolve); from get by name on a server serving resolve to
+        the web app only (labels unknown there: such a server has none)."""
+        try:
+            return await self.api.resolve(name, limit=1)
+        except ForbiddenError as exc:
+            if not exc.details.get("web_only"):
+                raise
+            return {"prompt": await self.api.get(name), "labels": []}
+
+    async def _with_labels(self, name: str, obj: JsonObject, labels: list[str], verb: str) -> PromptVersion:
+        """Point ``labels`` at the version just written, one call each; a failure says what exists."""
+        version = int(obj["version"])
+        done: list[str] = []
+        for index, label in enumerate(labels):
+            try:
+                await self.api.set_label(name, label, version)
+            except PromptshelfError as exc:
+                failed = labels[index:]
+                raise type(exc)(
+                    f"version {version} of {name!r} was {verb} in PostHog, but its labels were not all set: "
+                    f"{', '.join(failed)} failed ({exc.message})"
+                    + (f"; {', '.join(done)} set" if done else "")
+                    + ". Set the missing ones with set_prompt_label",
+                    **{**exc.details, "version": version, "labels_set": done, "labels_failed": failed},
+                ) from exc
+            done.append(label)
+        written = version_from_object(obj, None)
+        return (
+            written.model_copy(update={"labels": sorted({*written.labels, *labels})}) if labels else written
+        )
 
     async def _latest_version_or_none(self, name: str) -> int | None:
         try:
@@ -332,21 +384,19 @@ class PostHogStore:
             may_have_been_applied=False,
         ) from error
 
-    async def _row_extras(self, name: str, item: JsonObject) -> tuple[str | None, str | None]:
-        """Commit message and author of one history row (the history page carries neither)."""
-        fallback_author = user_name(item.get("created_by"))
-        caps = self.api.capabilities
-        if not (caps.config or caps.version_description):
-            return None, fallback_author
-        if item["id"] not in self._rows:
-            obj = await self.api.get(name, version=item["version"])
-            if obj["id"] != item["id"]:  # the prompt was re-created meanwhile; don't memoise a mismatch
-                return None, fallback_author
-            self._rows[item["id"]] = (obj.get("version_description"), promptshelf_meta(obj).get("created_by"))
-            while len(self._rows) > _ROW_MEMO_SIZE:
-                self._rows.popitem(last=False)
-        commit_message, author = self._rows[item["id"]]
-        return commit_message, author or fallback_author
+
+def _check_labels(labels: list[str], *, existing: dict[str, int]) -> list[str]:
+    """PostHog's label rule and its cap of 50 labels a prompt, before any request."""
+    for label in labels:
+        check_label(label)
+    new = [label for label in labels if label not in existing]
+    if new and len(existing) + len(new) > MAX_LABELS:
+        raise InvalidArgumentError(
+            f"PostHog holds at most {MAX_LABELS} labels a prompt (MAX_PROMPT_LABELS); this one has "
+            f"{len(existing)} and the write adds {len(new)} ({', '.join(new)}). Remove labels first",
+            argument="labels",
+        )
+    return labels
 
 
 async def open_posthog_store(settings: Settings) -> Store:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from promptshelf.backends.posthog_api import JsonObject
 from promptshelf.errors import ConflictError
 from promptshelf.model import (
     LATEST,
+    PLACEHOLDER_RE,
     Message,
     PromptQuery,
     PromptSummary,
@@ -16,11 +18,19 @@ from promptshelf.model import (
     PromptVersion,
     Variable,
     VersionDraft,
+    VersionInfo,
     variable_names,
 )
 
 META_KEY = "_promptshelf"
 """The one key of a version's ``config`` under which promptshelf keeps what PostHog has no field for."""
+
+SDK_PLACEHOLDER = r"\{\{([\w.-]+)\}\}"
+"""What PostHog's SDK fills in: posthog-python ``Prompts.compile`` (``PostHog/posthog-python``,
+``posthog/ai/prompts.py`` @ ``c55c9b22ffb6ae2db2c4a1e30813d2f89b50e297``) substitutes only this, and
+leaves anything else (``{{ name }}``, ``{{> other}}``) in the text as it is."""
+_SPACED_PLACEHOLDER_RE = re.compile(r"\{\{(?:\s+[A-Za-z_][A-Za-z0-9_.-]*\s*|[A-Za-z_][A-Za-z0-9_.-]*\s+)\}\}")
+_INCLUDE_RE = re.compile(r"\{\{>\s*(.*?)\s*\}\}")
 
 
 def promptshelf_meta(obj: JsonObject) -> JsonObject:
@@ -60,7 +70,58 @@ def content_of(obj: JsonObject) -> tuple[PromptType, str | None, list[Message] |
     return "text", text, None
 
 
+def compilable(text: str) -> str:
+    """``{{ name }}`` written as ``{{name}}``: the same variable to promptshelf, and the only form PostHog's
+    SDKs fill in."""
+    return PLACEHOLDER_RE.sub(lambda match: "{{" + match.group(1) + "}}", text)
+
+
+def sdk_warnings(draft: VersionDraft) -> list[str]:
+    """What PostHog's SDKs will not render as promptshelf does (pure: no request)."""
+    texts = draft.text_parts
+    warnings = []
+    if any(_SPACED_PLACEHOLDER_RE.search(text) for text in texts):
+        warnings.append(
+            "placeholders written with spaces ({{ name }}) are stored in PostHog as {{name}}, the only form "
+            f"PostHog's SDKs fill in (posthog-python Prompts.compile matches {SDK_PLACEHOLDER}); promptshelf "
+            "reads both the same way"
+        )
+    includes = sorted({match.group(1) for text in texts for match in _INCLUDE_RE.finditer(text)})
+    if includes:
+        warnings.append(
+            "PostHog's SDKs do not expand includes: an application fetching this prompt with posthog-python "
+            "or posthog-js gets "
+            + ", ".join("{{> " + include + "}}" for include in includes)
+            + " as literal text; render it through promptshelf (render_prompt) to get the included text"
+        )
+    return warnings
+
+
+def labels_from_resolve(answer: JsonObject) -> dict[str, int]:
+    """Every label of the prompt and its version, from resolve's top-level ``labels``."""
+    return {
+        entry["name"]: entry["version"]
+        for entry in answer.get("labels") or []
+        if isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and isinstance(entry.get("version"), int)
+    }
+
+
+def info_from_summary(item: JsonObject) -> VersionInfo:
+    """One row of resolve's ``versions`` (``LLMPromptVersionSummaryApi``): PostHog names the user whose key
+    wrote the version; promptshelf's own record of the author is in that version's config, not here."""
+    return VersionInfo(
+        version=item["version"],
+        labels=sorted(label for label in item.get("labels") or [] if isinstance(label, str)),
+        commit_message=item.get("version_description"),
+        created_at=item["created_at"],
+        created_by=user_name(item.get("created_by")),
+    )
+
+
 def labels_by_version(obj: JsonObject) -> dict[str, int]:
+    """Every label of the prompt, from a list row's ``all_labels``."""
     return {
         entry["name"]: entry["version"]
         for entry in obj.get("all_labels") or []
@@ -111,14 +172,15 @@ def version_from_object(obj: JsonObject, prompt_level: JsonObject | None) -> Pro
     )
 
 
-def summary_from_object(obj: JsonObject) -> PromptSummary:
+def summary_from_object(obj: JsonObject, labels: dict[str, int] | None = None) -> PromptSummary:
+    """``labels``: every label of the prompt (default: a list row's ``all_labels``)."""
     version = version_from_object(obj, None)
     return PromptSummary(
         name=version.name,
         description=version.description,
         type=version.type,
         latest_version=version.latest_version,
-        labels=dict(sorted(labels_by_version(obj).items())),
+        labels=dict(sorted((labels_by_version(obj) if labels is None else labels).items())),
         tags=version.tags,
         variables=variable_names(version.variables, version.text_parts),
         updated_at=obj.get("updated_at") or obj["created_at"],
@@ -157,7 +219,7 @@ def dropped_fields(obj: JsonObject, config: JsonObject | None, draft: VersionDra
         dropped.append("config, variables, tags or description")
     if draft.commit_message is not None and "version_description" not in obj:
         dropped.append("commit messages")
-    if draft.labels and "labels" not in obj and "all_labels" not in obj:
+    if draft.labels and "labels" not in obj:
         dropped.append("labels")
     return dropped
 

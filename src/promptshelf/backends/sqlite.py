@@ -195,6 +195,9 @@ class SQLiteStore:
         ]
         return VersionPage(versions=versions, has_more=len(rows) > limit)
 
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        return []  # promptshelf is the only reader of this store and renders what it stores
+
     async def poll_changes(self, since: str | None) -> Changes:
         if since is None:
             rows = await self._read("SELECT coalesce(max(seq), 0) FROM changes", ())
