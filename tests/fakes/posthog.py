@@ -400,7 +400,11 @@ class FakePostHog:
             if search and search not in name.casefold() and search not in text.casefold():
                 continue
             rows.append(row)
-        rows.sort(key=lambda r: r["seq"], reverse=True)
+        order = request.query_params.get("order_by", "-created_at")
+        if order.lstrip("-") not in ("name", "created_at"):
+            raise _validation(f'"{order}" is not a valid choice.', attr="order_by")
+        key = "name" if order.lstrip("-") == "name" else "seq"
+        rows.sort(key=lambda r: r[key], reverse=order.startswith("-"))
         page = rows[offset : offset + limit]
         results = [self._list_row(r) for r in page]
 
