@@ -478,3 +478,223 @@ async def test_the_api_key_never_reaches_a_log_line_or_an_error(caplog: pytest.L
         assert fake.api_key not in f"{error} {error.to_dict()} {error.__cause__}"
     assert caplog.records and fake.api_key not in caplog.text
     assert "Bearer" not in caplog.text
+
+
+# -- labels, history and commit messages as PostHog keeps them (vendor-audit.md P1-P7) ---------------
+
+
+def inner_of(store: CachingStore) -> PostHogStore:
+    inner = store.inner
+    assert isinstance(inner, PostHogStore)
+    return inner
+
+
+def sent_since(fake: FakePostHog, start: int) -> list[tuple[str, str]]:
+    """(method, path after ``llm_prompts/``) of every request since ``start``."""
+    return [(r.method, r.path.split("/llm_prompts/")[1]) for r in fake.requests[start:]]
+
+
+async def test_labels_move_through_put_and_delete_and_report_where_they_were(env: Env) -> None:
+    store, fake = env
+    await store.create_prompt("p", PromptMeta(), text("1"))
+    await store.publish_version("p", 1, text("2"))
+    start = len(fake.requests)
+    assert await store.set_label("p", "production", 1) is None
+    assert await store.set_label("p", "production", 2) == 1
+    assert await store.set_label("p", "production", 2) == 2
+    assert fake.label_versions("p") == {"production": 2}
+    assert await store.remove_label("p", "production") == 2
+    assert fake.label_versions("p") == {}
+    with pytest.raises(NotFoundError, match="no label 'production'"):
+        await store.remove_label("p", "production")
+    writes = [(m, path) for m, path in sent_since(fake, start) if m != "GET"]
+    assert writes == [("PUT", "name/p/labels/production/")] * 3 + [("DELETE", "name/p/labels/production/")]
+    with pytest.raises(NotFoundError):
+        await store.set_label("p", "staging", 7)
+
+
+async def test_labels_of_a_write_are_set_with_their_own_calls_after_it(env: Env) -> None:
+    store, fake = env
+    created = await store.create_prompt("p", PromptMeta(), text("1", labels=["production", "staging"]))
+    assert created.labels == ["production", "staging"]
+    assert fake.label_versions("p") == {"production": 1, "staging": 1}
+    published = await store.publish_version("p", 1, text("2", labels=["production"]))
+    assert published.labels == ["production"]
+    assert fake.label_versions("p") == {"production": 2, "staging": 1}
+    assert (await store.get_version("p", label="staging")).version == 1
+    # No create or publish body carried labels (the contract check at close would fail otherwise).
+    assert [m for m, path in sent_since(fake, 0) if path.endswith("/labels/production/")] == ["PUT", "PUT"]
+
+
+async def test_a_label_that_fails_after_the_write_is_reported_with_the_version_that_exists(env: Env) -> None:
+    store, fake = env
+    fake.fail_next(5, 503, method="PUT")  # every attempt at the first label
+    with pytest.raises(UnavailableError) as caught:
+        await store.create_prompt("p", PromptMeta(), text("1", labels=["production", "staging"]))
+    message = caught.value.message
+    assert "version 1 of 'p' was created" in message and "production" in message and "staging set" in message
+    assert caught.value.details["labels_failed"] == ["production"]
+    assert caught.value.details["labels_set"] == ["staging"]
+    assert (await store.get_version("p")).version == 1  # the version is there, nothing lost
+    assert fake.label_versions("p") == {"staging": 1}
+    fake.fail_next(5, 503, method="PUT")
+    with pytest.raises(UnavailableError, match="version 2 of 'p' was published") as again:
+        await store.publish_version("p", 1, text("2", labels=["production"]))
+    assert again.value.details["version"] == 2
+
+
+async def test_posthogs_label_rule_and_cap_are_refused_before_any_request(env: Env) -> None:
+    store, fake = env
+    await store.create_prompt("p", PromptMeta(), text("1"))
+    start = len(fake.requests)
+    for label in ("42", "prod.", "prod-", "latest"):
+        with pytest.raises(InvalidArgumentError, match="PostHog's rule") as caught:
+            await store.set_label("p", label, 1)
+        assert "not numbers only" in caught.value.message and "128" in caught.value.message
+        with pytest.raises(InvalidArgumentError, match="PostHog's rule"):
+            await store.publish_version("p", 1, text("2", labels=[label]))
+        if label != "latest":  # reading by 'latest' means the newest version
+            with pytest.raises(InvalidArgumentError, match="PostHog's rule"):
+                await store.get_version("p", label=label)
+    with pytest.raises(InvalidArgumentError, match="at most 50 labels"):
+        await store.create_prompt("q", PromptMeta(), text("1", labels=[f"l{i}" for i in range(51)]))
+    assert len(fake.requests) == start
+    for index in range(50):
+        await store.set_label("p", f"l{index}", 1)
+    before_puts = fake.count("PUT")
+    with pytest.raises(InvalidArgumentError, match="at most 50 labels"):
+        await store.set_label("p", "one-too-many", 1)
+    with pytest.raises(InvalidArgumentError, match="at most 50 labels"):
+        await store.publish_version("p", 1, text("2", labels=["one-too-many"]))
+    assert fake.count("PUT") == before_puts and fake.count("PATCH") == 0
+    assert await store.set_label("p", "l0", 1) == 1  # moving an existing label is still allowed
+
+
+async def test_a_get_by_name_never_makes_a_current_server_look_older(env: Env) -> None:
+    store, _ = env
+    inner = inner_of(store)
+    await store.create_prompt("p", PromptMeta(), text("1"))
+    await store.set_label("p", "production", 1)
+    await inner.api.get("p")  # LLMPromptPublicApi: no version_description, no labels
+    await inner.api.get("p", version=1)
+    published = await store.publish_version("p", 1, text("2", commit_message="why"))
+    assert published.commit_message == "why"
+    assert (await store.get_version("p", label="production")).version == 1
+    await inner.api.get("p")
+    created = await store.create_prompt(
+        "q", PromptMeta(), text("1", commit_message="init", labels=["staging"])
+    )
+    assert (created.commit_message, created.labels) == ("init", ["staging"])
+
+
+async def test_reads_carry_commit_messages_and_labels_from_resolve(env: Env) -> None:
+    store, _ = env
+    await store.create_prompt("p", PromptMeta(description="d"), text("1", commit_message="first"))
+    await store.publish_version("p", 1, text("2", commit_message="second", labels=["production"]))
+    await store.set_label("p", "staging", 1)
+    old = await store.get_version("p", version=1)
+    assert (old.commit_message, old.labels, old.description) == ("first", ["staging"], "d")
+    latest = await store.get_version("p")
+    assert (latest.commit_message, latest.labels) == ("second", ["production"])
+    by_label = await store.get_version("p", label="staging")
+    assert (by_label.version, by_label.commit_message, by_label.description) == (1, "first", "d")
+    summary = await store.get_summary("p")
+    assert summary.labels == {"production": 2, "staging": 1}
+
+
+async def test_request_counts_of_a_label_move_a_publish_and_a_history_page(env: Env) -> None:
+    """What each operation costs against PostHog: one read then one write, and one request per page."""
+    store, fake = env
+    inner = inner_of(store)  # no cache in front: every request counted
+    await inner.create_prompt("p", PromptMeta(), text("1", commit_message="c1"))
+    for base in range(1, 60):
+        await inner.publish_version("p", base, text(str(base + 1), commit_message=f"c{base + 1}"))
+    await inner.set_label("p", "production", 3)
+
+    start = len(fake.requests)
+    assert await inner.set_label("p", "production", 4) == 3
+    assert sent_since(fake, start) == [("GET", "resolve/name/p/"), ("PUT", "name/p/labels/production/")]
+
+    start = len(fake.requests)
+    await inner.publish_version("p", 60, text("61", commit_message="with a message"))
+    assert sent_since(fake, start) == [("GET", "resolve/name/p/"), ("PATCH", "name/p/")]
+
+    start = len(fake.requests)
+    page = await inner.list_versions("p", before_version=None, limit=50)
+    assert len(page.versions) == 50 and page.has_more
+    assert sent_since(fake, start) == [("GET", "resolve/name/p/")]
+    rest = await inner.list_versions("p", before_version=page.versions[-1].version, limit=50)
+    assert [v.version for v in rest.versions][-1] == 1 and not rest.has_more
+    assert sent_since(fake, start) == [("GET", "resolve/name/p/")] * 2
+    four = next(v for v in page.versions + rest.versions if v.version == 4)
+    assert (four.labels, four.commit_message, four.created_by) == (
+        ["production"],
+        "c4",
+        "fake.user@example.com",
+    )
+
+
+async def test_a_name_shaped_like_a_version_id_never_reads_another_prompt(env: Env) -> None:
+    store, fake = env
+    inner = inner_of(store)
+    await store.create_prompt("other", PromptMeta(), text("other content"))
+    version_id = next(r["id"] for r in fake.rows if r["name"] == "other")
+    # PostHog's name route answers a version id with that version's prompt; promptshelf must not take it.
+    with pytest.raises(NotFoundError, match="no prompt named"):
+        await inner.api.get(version_id)
+    with pytest.raises(NotFoundError):
+        await store.get_version(version_id)
+    with pytest.raises(NotFoundError):
+        await store.archive_prompt(version_id)
+    with pytest.raises(NotFoundError):
+        await store.publish_version(version_id, 1, text("hijack"))
+    assert [(r["version"], r["deleted"]) for r in fake.rows if r["name"] == "other"] == [(1, False)]
+
+
+async def test_a_config_only_publish_carries_the_prompt_forward(env: Env) -> None:
+    store, _ = env
+    await store.create_prompt("p", PromptMeta(), text("Hello {{name}}", config={"temperature": 0.2}))
+    api = inner_of(store).api
+    obj = await api.publish("p", 1, config={"temperature": 0.9})
+    assert (obj["version"], obj["prompt"], obj["config"]) == (2, "Hello {{name}}", {"temperature": 0.9})
+    with pytest.raises(InvalidArgumentError, match="needs a prompt, edits or a config"):
+        await api.publish("p", 2)
+
+
+async def test_what_posthogs_sdk_cannot_render_is_written_compilable_or_said(env: Env) -> None:
+    store, fake = env
+    service = PromptService(store)
+    await service.create_prompt("footer", template="Thanks, {{team}}")
+    created = await service.create_prompt("letter", template="Dear {{ name }}, about {{topic}}.")
+    assert created.template == "Dear {{name}}, about {{topic}}."
+    assert len(created.warnings) == 1 and "{{name}}" in created.warnings[0]
+    assert next(r["prompt"] for r in fake.rows if r["name"] == "letter") == "Dear {{name}}, about {{topic}}."
+    updated = await service.update_prompt("letter", base_version=1, template="Dear {{name}}.\n{{> footer}}")
+    assert any(
+        "{{> footer}}" in warning and "do not expand includes" in warning for warning in updated.warnings
+    )
+    plain = await service.update_prompt("letter", base_version=2, template="Dear {{name}}.")
+    assert plain.warnings == []
+    assert (await service.get_prompt("letter")).warnings == []
+
+
+async def test_posthog_python_reads_by_name_and_label_what_promptshelf_wrote_and_compiles_it_alike(
+    env: Env,
+) -> None:
+    store, fake = env
+    service = PromptService(store)
+    await service.create_prompt(
+        "welcome", template="Hi {{ name }}, welcome to {{place}}!", commit_message="v1"
+    )
+    await service.update_prompt("welcome", base_version=1, template="Hello {{name}} from {{place}}.")
+    await service.set_label("welcome", "staging", 1)
+    prompts = Prompts(personal_api_key=fake.api_key, project_api_key=fake.project_token, host=base_url(store))
+    variables = {"name": "Ada", "place": "Lovelace Hall"}
+    for label, version in ((None, 2), ("staging", 1)):
+        fetched = await anyio.to_thread.run_sync(
+            lambda label=label: prompts.get("welcome", label=label, with_metadata=True)  # type: ignore[misc]
+        )
+        assert (fetched.source, fetched.version, fetched.label) == ("api", version, label)
+        rendered = await service.render_prompt("welcome", variables, version=version)
+        assert prompts.compile(fetched.prompt, variables) == rendered.text
+    assert rendered.text == "Hi Ada, welcome to Lovelace Hall!"

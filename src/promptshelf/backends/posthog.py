@@ -338,19 +338,24 @@ class PostHogStore:
         """Point ``labels`` at the version just written, one call each; a failure says what exists."""
         version = int(obj["version"])
         done: list[str] = []
-        for index, label in enumerate(labels):
+        failures: list[tuple[str, PromptshelfError]] = []
+        for label in labels:
             try:
                 await self.api.set_label(name, label, version)
             except PromptshelfError as exc:
-                failed = labels[index:]
-                raise type(exc)(
-                    f"version {version} of {name!r} was {verb} in PostHog, but its labels were not all set: "
-                    f"{', '.join(failed)} failed ({exc.message})"
-                    + (f"; {', '.join(done)} set" if done else "")
-                    + ". Set the missing ones with set_prompt_label",
-                    **{**exc.details, "version": version, "labels_set": done, "labels_failed": failed},
-                ) from exc
-            done.append(label)
+                failures.append((label, exc))
+            else:
+                done.append(label)
+        if failures:
+            failed = [label for label, _ in failures]
+            first = failures[0][1]
+            raise type(first)(
+                f"version {version} of {name!r} was {verb} in PostHog, but PostHog did not set the label(s) "
+                f"{', '.join(failed)} ({first.message})"
+                + (f"; {', '.join(done)} set" if done else "")
+                + ". The version exists: set the missing labels with set_prompt_label",
+                **{**first.details, "version": version, "labels_set": done, "labels_failed": failed},
+            ) from first
         written = version_from_object(obj, None)
         return (
             written.model_copy(update={"labels": sorted({*written.labels, *labels})}) if labels else written
