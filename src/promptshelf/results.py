@@ -42,6 +42,12 @@ class PromptDocument(_Result):
     warnings: list[str] = Field(default_factory=list)
     """On a write: what the backend vendor's own SDKs will not render as promptshelf does."""
 
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if not data.get("warnings"):
+            data.pop("warnings", None)  # only writes that have something to say carry it
+        return data
+
 
 class RenderedPrompt(_Result):
     name: str
