@@ -32,7 +32,8 @@ _NAME_RE = re.compile(NAME_PATTERN)
 _LABEL_RE = re.compile(LABEL_PATTERN)
 _VARIABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
-"""``{{name}}`` or ``{{ name }}``: the syntax PostHog's and Statsig's SDKs read too."""
+"""``{{name}}`` or ``{{ name }}``. PostHog's SDKs fill in only ``{{name}}`` (the PostHog store writes that
+form); Statsig's read both."""
 
 
 def utc_now() -> str:

@@ -1,8 +1,9 @@
 """Templates: placeholders, variables, includes and rendering.
 
 Syntax (DESIGN.md, "Templates"): ``{{name}}`` or ``{{ name }}`` for a variable, ``{{> other}}``,
-``{{> other@label}}`` or ``{{> other@3}}`` to insert another prompt's text. The placeholder syntax is the
-one PostHog's and Statsig's SDKs read, so a stored prompt stays usable by them.
+``{{> other@label}}`` or ``{{> other@3}}`` to insert another prompt's text. ``{{name}}`` is the syntax
+PostHog's and Statsig's SDKs read, so a stored prompt stays usable by them; what they cannot render
+(includes, and ``{{ name }}`` for PostHog's) is reported by the store's ``sdk_warnings``.
 
 This module knows nothing of stores: includes are fetched through a ``load`` callable the service passes in.
 """
