@@ -220,13 +220,12 @@ class FakePostHog:
         status: int = 500
         body: Any = {}
         headers: dict[str, str] = {}
-        route = ""
         body_bytes = b""
         try:
             body_bytes = await request.body()
             if fault and fault[0] == "drop":
                 raise _Drop
-            route, status, body = self._handle(request, body_bytes, fault)
+            status, body = self._handle(request, body_bytes, fault)
             if fault and fault[0] == "drop_after":
                 raise _Drop
         except _ApiError as error:
@@ -239,6 +238,7 @@ class FakePostHog:
             )
             raise
         self.requests.append(RecordedRequest(request.method, request.url.path, request.url.query, status))
+        route = _route_of(request.method, request.url.path)
         if self.observer is not None and route:
             sent = _maybe_json(body_bytes)
             self.observer(Exchange(route, request.method, dict(request.query_params), sent, status, body))
@@ -251,7 +251,7 @@ class FakePostHog:
 
     def _handle(
         self, request: Request, body_bytes: bytes, fault: tuple[str, Any, str | None] | None
-    ) -> tuple[str, int, Any]:
+    ) -> tuple[int, Any]:
         if self.outage is not None:
             raise _ApiError(self.outage, {"detail": "Server Error (500)"})
         if fault and fault[0] == "fail":
@@ -271,41 +271,41 @@ class FakePostHog:
             if rest == "":
                 if method == "GET":
                     self._scope("llm_prompt:read")
-                    return "list", 200, self._list(request)
+                    return 200, self._list(request)
                 if method == "POST":
                     self._scope("llm_prompt:write")
-                    return "create", 201, self._create(body)
+                    return 201, self._create(body)
             elif route and route["resolve"]:
                 if method == "GET" and not route["archive"] and not route["label"]:
                     self._scope("llm_prompt:read")
                     self._web_only()
-                    return "resolve", 200, self._resolve(unquote(route["name"]), request)
+                    return 200, self._resolve(unquote(route["name"]), request)
             elif route and route["archive"]:
                 if method == "POST":
                     self._scope("llm_prompt:write")
                     self._web_only()
                     self._archive(unquote(route["name"]))
-                    return "archive", 204, None
+                    return 204, None
             elif route and route["label"] and not self.legacy:
                 name, label = unquote(route["name"]), unquote(route["label"])
                 if method == "PUT":
                     self._scope("llm_prompt:write")
                     status, answer = self._set_label(name, label, body)
-                    return "label_set", status, answer
+                    return status, answer
                 if method == "DELETE":
                     self._scope("llm_prompt:write")
                     self._remove_label(name, label)
-                    return "label_delete", 204, None
+                    return 204, None
             elif route and not route["label"]:
                 name = unquote(route["name"])
                 if method == "GET":
                     self._scope("llm_prompt:read")
-                    return "get", 200, self._get(name, request)
+                    return 200, self._get(name, request)
                 if method == "PATCH":
                     self._scope("llm_prompt:write")
                     self._web_only()
                     self._admit("publish", self.publish_limit)
-                    return "publish", 200, self._publish(name, body)
+                    return 200, self._publish(name, body)
             else:
                 raise _ApiError(404, {"detail": "Not found."})
         raise _ApiError(405, {"detail": f'Method "{method}" not allowed.'})
@@ -737,6 +737,26 @@ class FakePostHog:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+
+def _route_of(method: str, path: str) -> str:
+    """Which PostHog operation a request is (for the contract check); ``""`` for none."""
+    match = PATH_RE.match(path)
+    if not match:
+        return ""
+    rest = match["rest"]
+    if rest == "":
+        return {"GET": "list", "POST": "create"}.get(method, "")
+    route = ROUTE_RE.fullmatch(rest)
+    if route is None:
+        return ""
+    if route["resolve"]:
+        return "resolve" if method == "GET" and not (route["archive"] or route["label"]) else ""
+    if route["archive"]:
+        return "archive" if method == "POST" else ""
+    if route["label"]:
+        return {"PUT": "label_set", "DELETE": "label_delete"}.get(method, "")
+    return {"GET": "get", "PATCH": "publish"}.get(method, "")
 
 
 def _throttled(seconds: int) -> _ApiError:
