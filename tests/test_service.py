@@ -9,7 +9,7 @@ import pytest
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.errors import ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError
-from promptshelf.model import Edit, Message, Variable
+from promptshelf.model import Edit, Message, Variable, VersionDraft
 from promptshelf.service import Policy, PromptService
 
 pytestmark = pytest.mark.anyio
@@ -359,3 +359,31 @@ class TestArchive:
         archived = await service.list_prompts(include_archived=True)
         assert [(p.name, p.archived) for p in archived.prompts] == [("p", True)]
         assert (await service.create_prompt("p", template="new")).version == 1
+
+
+class WarningStore(SQLiteStore):
+    """A store whose vendor SDK cannot render includes (as PostHog's cannot)."""
+
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        return [f"includes not rendered by the SDK: {part}" for part in draft.text_parts if "{{>" in part]
+
+
+async def test_writes_carry_the_stores_sdk_warnings_and_reads_never_do(tmp_path: Path) -> None:
+    store = await WarningStore.open(tmp_path / "warned.db")
+    try:
+        service = PromptService(store, Policy(trusted=True))
+        await service.create_prompt("footer", template="Bye")
+        plain = await service.create_prompt("letter", template="Hi")
+        assert plain.warnings == [] and "warnings" not in plain.to_json()
+        updated = await service.update_prompt("letter", base_version=1, template="Hi\n{{> footer}}")
+        assert updated.warnings == ["includes not rendered by the SDK: Hi\n{{> footer}}"]
+        assert updated.to_json()["warnings"] == updated.warnings
+        assert (await service.get_prompt("letter")).warnings == []
+    finally:
+        await store.aclose()
+
+
+async def test_sqlite_writes_have_no_sdk_warnings(service: PromptService) -> None:
+    await service.create_prompt("footer", template="Bye")
+    created = await service.create_prompt("letter", template="Hi {{ name }}\n{{> footer}}")
+    assert created.warnings == []

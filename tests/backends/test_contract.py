@@ -351,3 +351,10 @@ async def test_poll_changes_names_the_prompts_written_since_the_token(store: Sto
     assert changed.token != start.token
     after = await store.poll_changes(changed.token)
     assert not after.names
+
+
+async def test_sdk_warnings_are_strings_and_write_nothing(store: Store) -> None:
+    draft = VersionDraft(type="text", template="Hi {{ name }}\n{{> footer}}")
+    warnings = store.sdk_warnings(draft)
+    assert isinstance(warnings, list) and all(isinstance(w, str) and w for w in warnings)
+    assert (await store.list_prompts(PromptQuery())).prompts == []
