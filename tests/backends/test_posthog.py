@@ -671,9 +671,16 @@ async def test_what_posthogs_sdk_cannot_render_is_written_compilable_or_said(env
     assert next(r["prompt"] for r in fake.rows if r["name"] == "letter") == "Dear {{name}}, about {{topic}}."
     updated = await service.update_prompt("letter", base_version=1, template="Dear {{name}}.\n{{> footer}}")
     assert any(
-        "{{> footer}}" in warning and "do not expand includes" in warning for warning in updated.warnings
+        "{{> footer}}" in warning and "does not expand includes" in warning for warning in updated.warnings
     )
-    plain = await service.update_prompt("letter", base_version=2, template="Dear {{name}}.")
+    defaulted = await service.update_prompt(
+        "letter",
+        base_version=2,
+        template="Dear {{name}}.",
+        variables=[Variable(name="name", default="friend")],
+    )
+    assert defaulted.warnings and "{{name}}" in defaulted.warnings[0] and "default" in defaulted.warnings[0]
+    plain = await service.update_prompt("letter", base_version=3, template="Dear {{name}}.", variables=[])
     assert plain.warnings == []
     assert (await service.get_prompt("letter")).warnings == []
 

@@ -89,10 +89,17 @@ def sdk_warnings(draft: VersionDraft) -> list[str]:
     includes = sorted({match.group(1) for text in texts for match in _INCLUDE_RE.finditer(text)})
     if includes:
         warnings.append(
-            "PostHog's SDKs do not expand includes: an application fetching this prompt with posthog-python "
-            "or posthog-js gets "
+            "PostHog's SDK does not expand includes: an application fetching this prompt with posthog-python "
+            "gets "
             + ", ".join("{{> " + include + "}}" for include in includes)
             + " as literal text; render it through promptshelf (render_prompt) to get the included text"
+        )
+    defaults = [variable.name for variable in draft.variables if variable.default is not None]
+    if defaults:
+        warnings.append(
+            "PostHog's SDK does not know declared defaults: posthog-python Prompts.compile leaves "
+            + ", ".join("{{" + name + "}}" for name in defaults)
+            + " in the text when the application does not pass a value, where promptshelf renders the default"
         )
     return warnings
 
