@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from promptshelf.cli import EXIT_CODES, main
+from promptshelf.cli.commands import EXIT_CODES, main
 from promptshelf.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("backends",),
     ("template",),
     ("results", "diffing", "coerce", "service"),
-    ("copying", "prompt_files", "file_sync"),
+    ("files",),
     ("server",),
-    ("cli", "cli_output", "cli_files", "__main__"),
+    ("cli", "__main__"),
 ]
 
 

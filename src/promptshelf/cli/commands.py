@@ -18,7 +18,7 @@ import click
 from pydantic import ValidationError
 
 from promptshelf import coerce
-from promptshelf.cli_output import print_result
+from promptshelf.cli.output import print_result
 from promptshelf.errors import NotFoundError, PromptshelfError
 from promptshelf.service import Policy, PromptService
 from promptshelf.settings import Settings
@@ -444,6 +444,6 @@ def _read_spec(text: str, origin: str) -> dict[str, Any]:
     return {"template": text}
 
 
-from promptshelf.cli_files import register as _register_file_commands  # noqa: E402
+from promptshelf.cli.files import register as _register_file_commands  # noqa: E402
 
 _register_file_commands(main)

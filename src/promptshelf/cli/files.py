@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from promptshelf.backends import open_store
-from promptshelf.cli import (
+from promptshelf.cli.commands import (
     EXIT_CODES,
     _check_writable,
     _policy,
@@ -23,9 +23,9 @@ from promptshelf.cli import (
     json_option,
     settings_options,
 )
-from promptshelf.copying import CopyObserver, CopyReport, copy_prompts
 from promptshelf.errors import PromptshelfError
-from promptshelf.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
+from promptshelf.files.copying import CopyObserver, CopyReport, copy_prompts
+from promptshelf.files.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
 from promptshelf.service import PromptService
 from promptshelf.settings import Settings
 
