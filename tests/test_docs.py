@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
-from promptshelf.cli.commands import EXIT_CODES, main
+from promptshelf.cli import main
+from promptshelf.cli.base import EXIT_CODES
 from promptshelf.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
