@@ -70,7 +70,10 @@ def _listing(listing: PromptListing) -> str:
             p.name + (" (archived)" if p.archived else ""),
             p.type,
             f"v{p.latest_version}",
-            ",".join(f"{label}=v{version}" for label, version in p.labels.items()),
+            # latest too, as ``show`` lists it: a listing's labels come without it (it is implied).
+            ",".join(
+                f"{label}=v{version}" for label, version in {**p.labels, "latest": p.latest_version}.items()
+            ),
             ",".join(p.tags),
             (p.description or "")[:60],
         ]
