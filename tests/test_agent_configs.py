@@ -357,13 +357,15 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    db = tmp_path_factory.mktemp("http") / "prompts.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
-        env=venv_env({"PROMPTSHELF_DB": str(db), "PROMPTSHELF_TOKEN": TOKEN}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    folder = tmp_path_factory.mktemp("http")
+    log = folder / "server.log"  # a file, not a pipe: a pipe nobody reads can fill and stall the server
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
+            env=venv_env({"PROMPTSHELF_DB": str(folder / "prompts.db"), "PROMPTSHELF_TOKEN": TOKEN}),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -373,8 +375,8 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the HTTP server did not start"
+            assert process.poll() is None, f"the HTTP server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"the HTTP server did not start: {log.read_text()}"
             time.sleep(0.1)
         yield base
     finally:
