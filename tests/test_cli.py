@@ -103,6 +103,10 @@ def test_ls_shows_the_labels_show_lists_latest_included(cli: Cli) -> None:
     assert labels == "production=v1,latest=v2"
     assert "labels: latest" in cli("show", "greet").stdout
     assert "labels: production" in cli("show", "greet", "--version", "1").stdout
+    history = [line.split() for line in cli("history", "greet").stdout.splitlines()[1:]]
+    assert [(row[0], row[-1]) for row in history] == [("v2", "latest"), ("v1", "production")]
+    [older] = cli("history", "greet", "--before", "2").stdout.splitlines()[1:]
+    assert older.split()[-1] == "production"
 
 
 def test_render_with_vars_and_a_missing_variable_error(cli: Cli) -> None:

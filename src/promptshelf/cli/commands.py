@@ -22,7 +22,7 @@ from promptshelf.cli.base import (
     settings_options,
 )
 from promptshelf.cli.files import register as register_file_commands
-from promptshelf.cli.output import print_result
+from promptshelf.cli.output import history_text, print_result
 from promptshelf.errors import NotFoundError, PromptshelfError
 from promptshelf.service import PromptService
 
@@ -193,7 +193,10 @@ def history(as_json: bool, name: str, before_version: int | None, limit: int, **
     result = run_service(
         settings, as_json, lambda s: s.list_versions(name, before_version=before_version, limit=limit)
     )
-    print_result(result, as_json)
+    if as_json:
+        print_result(result, as_json)
+    else:
+        click.echo(history_text(result, starts_at_latest=before_version is None))
 
 
 @main.command()
