@@ -4,6 +4,10 @@ and names a command that really starts promptshelf (stdio) or a URL and bearer h
 
 ``uvx promptshelf`` cannot be started here (the package is not on PyPI yet), so those configs are checked
 to be the installed ones with ``uvx promptshelf`` in front, and nothing else different.
+
+No stdio config names the SQLite file: the server then uses its own default, the one the CLI uses
+(``$XDG_DATA_HOME/promptshelf/prompts.db``), so ``promptshelf publish`` in a terminal and the editor's
+server share one store.
 """
 
 from __future__ import annotations
@@ -277,7 +281,9 @@ def test_the_config_has_the_structure_its_tool_reads(tool: str, variant: str) ->
         assert raw.get(key) == value
     assert entry.url is None
     assert isinstance(entry.args, list) and all(isinstance(a, str) for a in entry.args)
-    assert isinstance(entry.env, dict) and set(entry.env) == {"PROMPTSHELF_DB"}
+    assert "PROMPTSHELF_DB" not in (entry.env or {}), (
+        f"{tool}/{variant} sets PROMPTSHELF_DB: its server would use another file than the CLI's default"
+    )
     if variant == "installed":
         assert (entry.command, entry.args) == ("promptshelf", ["serve"])
     else:
@@ -295,28 +301,51 @@ def test_jsonc_is_parsed_as_those_tools_do() -> None:
     }
 
 
+def test_no_config_hard_codes_a_database_path() -> None:
+    written = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.is_file() and path.name != "README.md" and "prompts.db" in path.read_text(encoding="utf-8")
+    ]
+    assert written == []
+
+
 def venv_env(extra: dict[str, str]) -> dict[str, str]:
-    """The environment an editor would give the command, with this interpreter's scripts on PATH."""
+    """The environment an editor would give the command, with this interpreter's scripts on PATH and no
+    promptshelf settings of the developer's own shell."""
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, **extra}
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("PROMPTSHELF_")}
+    return {**inherited, "PATH": path, **extra}
 
 
-INSTALLED = [tool for tool in TOOLS]
+@pytest.fixture(scope="module")
+def data_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``XDG_DATA_HOME`` where the CLI, with no settings, has published one prompt."""
+    home = tmp_path_factory.mktemp("xdg")
+    published = subprocess.run(
+        [sys.executable, "-m", "promptshelf", "publish", "from-the-cli"],
+        input="Hello {{name}}",
+        env=venv_env({"XDG_DATA_HOME": str(home)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert published.returncode == 0, published.stderr
+    assert (home / "promptshelf" / "prompts.db").is_file()
+    return home
 
 
-@pytest.mark.parametrize("tool", INSTALLED)
-async def test_the_installed_command_starts_a_server_that_answers_initialize(
-    tool: str, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("tool", list(TOOLS))
+async def test_the_installed_command_serves_the_store_the_cli_writes(tool: str, data_home: Path) -> None:
     _, entry, _ = load(tool, "installed")
-    assert entry.command and entry.args is not None and entry.env is not None
-    env = venv_env({**entry.env, "PROMPTSHELF_DB": str(tmp_path / "prompts.db")})
+    assert entry.command and entry.args is not None
+    env = venv_env({**(entry.env or {}), "XDG_DATA_HOME": str(data_home)})
     params = StdioServerParameters(command=entry.command, args=entry.args, env=env)
     async with Client(params, read_timeout_seconds=60) as client:
         assert client.server_capabilities is not None
         assert client.server_capabilities.prompts is not None
         listing = await client.list_prompts()
-        assert listing.prompts == []
+        assert [prompt.name for prompt in listing.prompts] == ["from-the-cli"]
 
 
 def free_port() -> int:
@@ -328,13 +357,15 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    db = tmp_path_factory.mktemp("http") / "prompts.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
-        env=venv_env({"PROMPTSHELF_DB": str(db), "PROMPTSHELF_TOKEN": TOKEN}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    folder = tmp_path_factory.mktemp("http")
+    log = folder / "server.log"  # a file, not a pipe: a pipe nobody reads can fill and stall the server
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
+            env=venv_env({"PROMPTSHELF_DB": str(folder / "prompts.db"), "PROMPTSHELF_TOKEN": TOKEN}),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -344,8 +375,8 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "the HTTP server did not start"
+            assert process.poll() is None, f"the HTTP server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"the HTTP server did not start: {log.read_text()}"
             time.sleep(0.1)
         yield base
     finally:

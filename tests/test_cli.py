@@ -74,7 +74,8 @@ def test_a_stale_base_version_exits_with_the_conflict_code(cli: Cli) -> None:
     assert done.returncode == 4
     assert json.loads(done.stdout)["error"] == {
         "code": "conflict",
-        "message": json.loads(done.stdout)["error"]["message"],
+        "message": "prompt 'greet' changed since version 1 was read: the latest version is now 2; "
+        "read it, reapply your change and publish with base_version=2",
         "current_version": 2,
     }
     assert cli.json("show", "greet")["template"] == "v2"
@@ -91,6 +92,21 @@ def test_ls_show_history_and_diff_in_human_form(cli: Cli) -> None:
     assert history[0].split()[:1] == ["VERSION"] and history[1].startswith("v2") and "warmer" in history[1]
     diff = cli("diff", "team/mail", "1").stdout
     assert "-Bye" in diff and "+See you {{when}}" in diff and "variables added: when" in diff
+
+
+def test_ls_shows_the_labels_show_lists_latest_included(cli: Cli) -> None:
+    cli("publish", "greet", stdin="v1")
+    cli("publish", "greet", stdin="v2")
+    cli("label", "greet", "production", "1")
+    [header, row] = cli("ls").stdout.splitlines()
+    labels = row.split()[header.split().index("LABELS")]
+    assert labels == "production=v1,latest=v2"
+    assert "labels: latest" in cli("show", "greet").stdout
+    assert "labels: production" in cli("show", "greet", "--version", "1").stdout
+    history = [line.split() for line in cli("history", "greet").stdout.splitlines()[1:]]
+    assert [(row[0], row[-1]) for row in history] == [("v2", "latest"), ("v1", "production")]
+    [older] = cli("history", "greet", "--before", "2").stdout.splitlines()[1:]
+    assert older.split()[-1] == "production"
 
 
 def test_render_with_vars_and_a_missing_variable_error(cli: Cli) -> None:

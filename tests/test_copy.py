@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from promptshelf.backends.sqlite import SQLiteStore
-from promptshelf.copying import (
+from promptshelf.files.copying import (
     CopyObserver,
     PromptHistory,
     VersionSpec,

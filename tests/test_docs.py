@@ -3,13 +3,17 @@ and every command and setting that exists is documented there."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 
-from promptshelf.cli import EXIT_CODES, main
+from promptshelf.cli import main
+from promptshelf.cli.base import EXIT_CODES
 from promptshelf.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,12 +191,69 @@ def test_the_exit_codes_table_matches_the_cli() -> None:
     assert [exit_code for exit_code, code, _ in rows if not code] == ["0"]
 
 
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces as dashes."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
 def test_every_relative_link_exists() -> None:
     links = re.findall(r"\]\(([^)\s]+)\)", README)
     relative = [link for link in links if not re.match(r"[a-z]+:|#", link)]
-    assert {"agent-configs/README.md", "examples/"} <= set(relative)
+    assert {"agent-configs/README.md", "examples/README.md"} <= {link.split("#")[0] for link in relative}
     for link in relative:
-        assert (ROOT / link.split("#")[0]).exists(), f"README links to {link}, which does not exist"
+        target, _, anchor = link.partition("#")
+        assert (ROOT / target).exists(), f"README links to {link}, which does not exist"
+        if anchor:
+            text = (ROOT / target).read_text(encoding="utf-8")
+            assert anchor in heading_anchors(text), f"README links to {link}: {target} has no such heading"
+
+
+def test_the_anchor_check_knows_githubs_anchors() -> None:
+    assert heading_anchors("# A title\n## Approval and trust\n### 5. Fetch (1 minute)\n") == {
+        "a-title",
+        "approval-and-trust",
+        "5-fetch-1-minute",
+    }
+
+
+def readme_python() -> str:
+    [snippet] = re.findall(r"^```python\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
+    return snippet
+
+
+def test_the_python_snippet_reaches_the_store_its_environment_names(tmp_path: Path) -> None:
+    """The snippet runs as shown. Its environment names a store through PROMPTSHELF_DB; a server that
+    did not get it would open the default store under an empty HOME and answer 'unknown prompt'."""
+    home = tmp_path / "home"
+    home.mkdir()
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PROMPTSHELF_") and key != "XDG_DATA_HOME"
+    }
+    env = {
+        **inherited,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "HOME": str(home),
+        "PROMPTSHELF_DB": str(tmp_path / "team.db"),
+    }
+    published = subprocess.run(
+        [sys.executable, "-m", "promptshelf", "publish", "code-review"],
+        input="Review this code for {{focus}}:\n\n{{code}}",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert published.returncode == 0, published.stderr
+    script = tmp_path / "snippet.py"
+    script.write_text(readme_python())
+    ran = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "Review this code for security:\n\nprint(1)\n"
 
 
 def test_every_repository_path_shown_as_code_exists() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -85,19 +86,23 @@ def test_the_mcp_client_fetches_and_renders_over_stdio(db: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def http_url(db: Path) -> Iterator[str]:
+def http_url(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
-        env=env(PROMPTSHELF_DB=str(db), PROMPTSHELF_READ_TOKEN=TOKEN),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path_factory.mktemp("http") / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "promptshelf", "serve", "--transport", "http", "--port", str(port)],
+            env=env(PROMPTSHELF_DB=str(db), PROMPTSHELF_READ_TOKEN=TOKEN),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while True:
+            assert process.poll() is None, f"the server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not start: {log.read_text()}"
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                     break
@@ -136,3 +141,9 @@ def test_pydantic_ai_gets_its_instructions_from_promptshelf(db: Path) -> None:
     )
     assert "render_prompt: True" in out
     assert f"instructions: {RENDERED}" in out
+
+
+def test_the_examples_readme_describes_every_script_and_only_those() -> None:
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    described = set(re.findall(r"^\| `(\w+\.py)` \|", readme, re.MULTILINE))
+    assert described == {path.name for path in EXAMPLES.glob("*.py")}

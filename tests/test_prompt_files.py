@@ -1,4 +1,4 @@
-"""The prompt file format (``promptshelf.prompt_files``): what a file looks like, that writing then
+"""The prompt file format (``promptshelf.files.prompt_files``): what a file looks like, that writing then
 reading gives back exactly what was written, and that every malformed file is refused with its path and
 the problem."""
 
@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptshelf.copying import PromptHistory, VersionSpec
-from promptshelf.model import Message, Variable
-from promptshelf.prompt_files import (
+from promptshelf.files.copying import PromptHistory, VersionSpec
+from promptshelf.files.prompt_files import (
     PromptFileError,
     parse_prompt_file,
     prompt_path,
     read_prompt_files,
     render_prompt_file,
 )
+from promptshelf.model import Message, Variable
 
 TEXT = PromptHistory(
     name="team/summarize",

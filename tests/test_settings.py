@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from promptshelf.cli import build_settings
+from promptshelf.cli.base import build_settings
 from promptshelf.settings import BackendName, Settings
 from tests.fakes.posthog import FakePostHog, run_fake_posthog
 from tests.fakes.statsig import FakeStatsig, run_fake_statsig

@@ -27,8 +27,11 @@ def inspect(db: Path, home: Path, *method: str) -> Any:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    assert result.returncode == 0, f"stderr: {result.stderr}\nstdout: {result.stdout}"
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"the Inspector printed no JSON: {result.stdout}\n{result.stderr}") from None
 
 
 def test_inspector_lists_tools(seeded_db: Path, tmp_path: Path) -> None:

@@ -118,6 +118,7 @@ async def test_modern_listen_hears_writes_through_the_server_and_elsewhere(
                         events.append(event)
                         if event == until:
                             return
+                raise AssertionError(f"the listen stream ended before {until}; it carried {events}")
 
             # Through the server (another connection's write) ...
             await writer.call_tool("update_prompt", {"name": name, "base_version": 1, "template": "v2"})

@@ -67,7 +67,9 @@ class PipedServer:
         self.send(message)
         while True:  # every line on stdout must be a JSON-RPC message
             line = self.process.stdout.readline()  # type: ignore[union-attr]
-            assert line, "the server closed stdout"
+            if not line:
+                self._stderr.flush()
+                raise AssertionError(f"the server closed stdout; stderr:\n{self.stderr_path.read_text()}")
             answer: dict[str, Any] = json.loads(line)
             assert answer["jsonrpc"] == "2.0"
             if answer.get("id") == id:

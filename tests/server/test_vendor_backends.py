@@ -552,6 +552,8 @@ async def test_a_change_at_the_vendor_reaches_modern_listeners(servers: VendorSe
             async for _ in subscription:
                 if name in await mcp_prompts(client):
                     break
+            else:
+                raise AssertionError(f"the listen stream ended before {name} was listed")
 
 
 # -- when the vendor fails ------------------------------------------------------------------------------

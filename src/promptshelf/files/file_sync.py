@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from promptshelf.backends.sqlite import SQLiteStore
-from promptshelf.copying import (
+from promptshelf.errors import PromptshelfError
+from promptshelf.files.copying import (
     ProgressObserver,
     PromptHistory,
     SyncPlan,
@@ -27,8 +28,7 @@ from promptshelf.copying import (
     read_current,
     read_history,
 )
-from promptshelf.errors import PromptshelfError
-from promptshelf.prompt_files import (
+from promptshelf.files.prompt_files import (
     PromptFile,
     PromptFileError,
     prompt_path,

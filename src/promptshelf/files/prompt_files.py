@@ -48,11 +48,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promptshelf.copying import (
+from promptshelf.errors import InvalidArgumentError, PromptshelfError
+from promptshelf.files.copying import (
     PromptHistory,
     VersionSpec,
 )
-from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.model import Message, PromptType, Variable, validate_label, validate_name
 
 SUFFIX = ".md"

@@ -37,12 +37,7 @@ def human(result: BaseModel) -> str:
             return result.text
         return "\n\n".join(f"[{m.role}]\n{m.content}" for m in result.messages or [])
     if isinstance(result, VersionListing):
-        rows = [
-            [f"v{v.version}", v.created_at, v.created_by or "", ",".join(v.labels), v.commit_message or ""]
-            for v in result.versions
-        ]
-        more = f"\n(more: --before {result.versions[-1].version})" if result.has_more else ""
-        return _table(["VERSION", "CREATED", "BY", "LABELS", "MESSAGE"], rows) + more
+        return history_text(result, starts_at_latest=False)
     if isinstance(result, VersionDiff):
         lines = [result.unified_diff.rstrip("\n") or f"(no text change from v{result.from_version})"]
         if result.variables_added:
@@ -62,6 +57,23 @@ def human(result: BaseModel) -> str:
     return json.dumps(result.model_dump(mode="json"), indent=2)
 
 
+def history_text(listing: VersionListing, *, starts_at_latest: bool) -> str:
+    """The versions as a table; ``starts_at_latest`` (the first page) marks the first one ``latest``, as
+    ``show`` lists it."""
+    rows = [
+        [
+            f"v{v.version}",
+            v.created_at,
+            v.created_by or "",
+            ",".join([*v.labels, *(["latest"] if starts_at_latest and index == 0 else [])]),
+            v.commit_message or "",
+        ]
+        for index, v in enumerate(listing.versions)
+    ]
+    more = f"\n(more: --before {listing.versions[-1].version})" if listing.has_more else ""
+    return _table(["VERSION", "CREATED", "BY", "LABELS", "MESSAGE"], rows) + more
+
+
 def _listing(listing: PromptListing) -> str:
     if not listing.prompts:
         return "no prompts"
@@ -70,7 +82,10 @@ def _listing(listing: PromptListing) -> str:
             p.name + (" (archived)" if p.archived else ""),
             p.type,
             f"v{p.latest_version}",
-            ",".join(f"{label}=v{version}" for label, version in p.labels.items()),
+            # latest too, as ``show`` lists it: a listing's labels come without it (it is implied).
+            ",".join(
+                f"{label}=v{version}" for label, version in {**p.labels, "latest": p.latest_version}.items()
+            ),
             ",".join(p.tags),
             (p.description or "")[:60],
         ]

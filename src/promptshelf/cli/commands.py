@@ -1,141 +1,35 @@
 """The ``promptshelf`` command line: argument parsing and printing only; the service holds every rule.
 
-Every command takes ``--json`` for machine-readable output. Errors are printed in one place (``_run``):
+Every command takes ``--json`` for machine-readable output. Errors are printed in one place (``run_service``):
 a clean message on stderr (or ``{"error": {...}}`` with ``--json``) and a non-zero exit code.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
 import click
-from pydantic import ValidationError
 
 from promptshelf import coerce
-from promptshelf.cli_output import print_result
+from promptshelf.cli.base import (
+    EXIT_CODES,
+    build_settings,
+    check_writable,
+    json_option,
+    run_service,
+    settings_options,
+)
+from promptshelf.cli.files import register as register_file_commands
+from promptshelf.cli.output import history_text, print_result
 from promptshelf.errors import NotFoundError, PromptshelfError
-from promptshelf.service import Policy, PromptService
-from promptshelf.settings import Settings
-
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_CODES = {
-    "invalid_argument": 2,
-    "not_found": 3,
-    "conflict": 4,
-    "forbidden": 5,
-    "unavailable": 6,
-    "internal": 1,
-}
-
-
-def settings_options(command: F) -> F:
-    """The flags that choose and configure the store, shared by every command (DESIGN.md, "Running it")."""
-    options = [
-        click.option(
-            "--backend", type=click.Choice(["sqlite", "posthog", "statsig"]), help="Where prompts live."
-        ),
-        click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="The SQLite file."),
-        click.option("--label", "default_label", help="Label used when no version or label is given."),
-        click.option("--read-only", is_flag=True, default=None, help="Refuse every write."),
-        click.option(
-            "--allow-label", "allow_labels", multiple=True, help="A protected label MCP callers may move."
-        ),
-        click.option(
-            "--protect-label", "protected_labels", multiple=True, help="A label MCP callers cannot move."
-        ),
-        click.option("--cache-ttl", type=float, help="Seconds a vendor read stays fresh."),
-        click.option("--poll-interval", type=float, help="Seconds between looks for outside changes."),
-        click.option(
-            "--statsig-respect-review-settings",
-            is_flag=True,
-            default=None,
-            help="Send x-respect-review-settings.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(command)
-
-
-def build_settings(**flags: Any) -> Settings:
-    """Settings from the environment, overridden by the flags actually given."""
-    renames = {"default_label": "label"}
-    given: dict[str, Any] = {}
-    for key, value in flags.items():
-        if value is None or value == ():
-            continue
-        given[renames.get(key, key)] = list(value) if isinstance(value, tuple) else value
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise click.UsageError(f"invalid settings: {problems}") from None
-
-
-def _setting_name(location: tuple[int | str, ...]) -> str:
-    """A settings field as the user wrote it: ``cache_ttl (--cache-ttl / PROMPTSHELF_CACHE_TTL)``."""
-    field = str(location[0]) if location else "settings"
-    info = Settings.model_fields.get(field)
-    alias = info.validation_alias if info is not None else None
-    env = alias if isinstance(alias, str) else f"PROMPTSHELF_{field.upper()}"
-    flag = {"allow_labels": "--allow-label", "protected_labels": "--protect-label"}.get(
-        field, "--" + field.replace("_", "-")
-    )
-    return f"{field} ({flag} / {env})"
-
-
-def _policy(settings: Settings) -> Policy:
-    return Policy.from_settings(settings, trusted=True, actor=f"cli:{_user()}")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _run(settings: Settings, as_json: bool, use: Callable[[PromptService], Awaitable[T]]) -> T:
-    """Open the store, run ``use`` with a service, close the store; turn our errors into clean exits."""
-    from promptshelf.backends import open_store
-
-    async def main() -> T:
-        store = await open_store(settings)
-        try:
-            return await use(PromptService(store, _policy(settings)))
-        finally:
-            await store.aclose()
-
-    try:
-        return anyio.run(main)
-    except PromptshelfError as exc:
-        if as_json:
-            click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
-        else:
-            click.echo(f"error: {exc.message}", err=True)
-        sys.exit(EXIT_CODES.get(exc.code, 1))
-
-
-def _check_writable(settings: Settings) -> None:
-    if settings.read_only:
-        raise click.UsageError("this command writes, and promptshelf is in read-only mode (--read-only)")
+from promptshelf.service import PromptService
 
 
 class _Main(click.Group):
     """With ``--json``, usage errors (a bad flag value, a bad ``--var``, a write in read-only mode) are
-    JSON on stdout too, like every other error (``_run``); without it, click's usual message."""
+    JSON on stdout too, like every other error (``run_service``); without it, click's usual message."""
 
     def main(self, args: Any = None, *pos: Any, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
@@ -234,7 +128,7 @@ def list_command(
             prompts += listing.prompts
         return listing.model_copy(update={"prompts": prompts})
 
-    print_result(_run(settings, as_json, use), as_json)
+    print_result(run_service(settings, as_json, use), as_json)
 
 
 @main.command()
@@ -249,7 +143,7 @@ def show(
 ) -> None:
     """Show one version of a prompt."""
     settings = build_settings(**flags)
-    result = _run(
+    result = run_service(
         settings,
         as_json,
         lambda s: s.get_prompt(name, version=version, label=at_label, resolve_includes=not raw),
@@ -279,7 +173,7 @@ def render(
     """Render a prompt with variables."""
     settings = build_settings(**flags)
     variables = _parse_variables(pairs, vars_json)
-    result = _run(
+    result = run_service(
         settings,
         as_json,
         lambda s: s.render_prompt(name, variables, version=version, label=at_label, strict=not lenient),
@@ -296,10 +190,13 @@ def render(
 def history(as_json: bool, name: str, before_version: int | None, limit: int, **flags: Any) -> None:
     """List a prompt's versions, newest first."""
     settings = build_settings(**flags)
-    result = _run(
+    result = run_service(
         settings, as_json, lambda s: s.list_versions(name, before_version=before_version, limit=limit)
     )
-    print_result(result, as_json)
+    if as_json:
+        print_result(result, as_json)
+    else:
+        click.echo(history_text(result, starts_at_latest=before_version is None))
 
 
 @main.command()
@@ -311,7 +208,9 @@ def history(as_json: bool, name: str, before_version: int | None, limit: int, **
 def diff(as_json: bool, name: str, from_version: int, to_version: int | None, **flags: Any) -> None:
     """Compare two versions (TO defaults to the latest)."""
     settings = build_settings(**flags)
-    print_result(_run(settings, as_json, lambda s: s.diff_versions(name, from_version, to_version)), as_json)
+    print_result(
+        run_service(settings, as_json, lambda s: s.diff_versions(name, from_version, to_version)), as_json
+    )
 
 
 @main.command()
@@ -324,14 +223,14 @@ def diff(as_json: bool, name: str, from_version: int, to_version: int | None, **
 def label(as_json: bool, name: str, label_name: str, version: int | None, remove: bool, **flags: Any) -> None:
     """Point LABEL at VERSION (or remove it with --remove). Rollback = move a label back."""
     settings = build_settings(**flags)
-    _check_writable(settings)
+    check_writable(settings)
     if remove == (version is not None):
         raise click.UsageError("give a VERSION to move the label to, or --remove (not both)")
     if remove:
-        result = _run(settings, as_json, lambda s: s.remove_label(name, label_name))
+        result = run_service(settings, as_json, lambda s: s.remove_label(name, label_name))
     else:
         assert version is not None
-        result = _run(settings, as_json, lambda s: s.set_label(name, label_name, version))
+        result = run_service(settings, as_json, lambda s: s.set_label(name, label_name, version))
     print_result(result, as_json)
 
 
@@ -368,7 +267,7 @@ def publish(
 ) -> None:
     """Create a prompt, or publish its next version, from a file or stdin."""
     settings = build_settings(**flags)
-    _check_writable(settings)
+    check_writable(settings)
     spec = _read_spec(source.read(), getattr(source, "name", "stdin"))
 
     async def use(service: PromptService) -> Any:
@@ -390,7 +289,7 @@ def publish(
                 return await service.create_prompt(name, **fields)
         return await service.update_prompt(name, base_version=base, **fields)
 
-    print_result(_run(settings, as_json, use), as_json)
+    print_result(run_service(settings, as_json, use), as_json)
 
 
 @main.command()
@@ -401,10 +300,10 @@ def publish(
 def archive(as_json: bool, name: str, yes: bool, **flags: Any) -> None:
     """Archive a prompt: it leaves every listing; its rows stay in the store."""
     settings = build_settings(**flags)
-    _check_writable(settings)
+    check_writable(settings)
     if not yes and sys.stdin.isatty():
         click.confirm(f"Archive {name!r} and every version of it?", abort=True)
-    print_result(_run(settings, as_json, lambda s: s.archive_prompt(name)), as_json)
+    print_result(run_service(settings, as_json, lambda s: s.archive_prompt(name)), as_json)
 
 
 def _parse_variables(pairs: tuple[str, ...], vars_json: str | None) -> dict[str, Any]:
@@ -444,6 +343,4 @@ def _read_spec(text: str, origin: str) -> dict[str, Any]:
     return {"template": text}
 
 
-from promptshelf.cli_files import register as _register_file_commands  # noqa: E402
-
-_register_file_commands(main)
+register_file_commands(main)

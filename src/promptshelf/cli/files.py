@@ -14,18 +14,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from promptshelf.backends import open_store
-from promptshelf.cli import (
+from promptshelf.cli.base import (
     EXIT_CODES,
-    _check_writable,
-    _policy,
-    _run,
     build_settings,
+    check_writable,
+    cli_policy,
     json_option,
+    run_service,
     settings_options,
 )
-from promptshelf.copying import CopyObserver, CopyReport, copy_prompts
 from promptshelf.errors import PromptshelfError
-from promptshelf.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
+from promptshelf.files.copying import CopyObserver, CopyReport, copy_prompts
+from promptshelf.files.file_sync import ExportReport, ImportReport, export_prompts, import_prompts
 from promptshelf.service import PromptService
 from promptshelf.settings import Settings
 
@@ -49,7 +49,7 @@ def export_command(as_json: bool, directory: Path, history: bool, **flags: Any) 
         with _ProgressBar("export", enabled=_progress_wanted(as_json)) as bar:
             return await export_prompts(service, directory, with_history=history, observer=bar)
 
-    report = _run(settings, as_json, export)
+    report = run_service(settings, as_json, export)
     if as_json:
         _echo_json(report.to_json())
     else:
@@ -67,13 +67,13 @@ def import_command(as_json: bool, path: Path, dry_run: bool, message: str | None
     new version, so importing the same files again changes nothing."""
     settings = build_settings(**flags)
     if not dry_run:
-        _check_writable(settings)
+        check_writable(settings)
 
     async def import_files(service: PromptService) -> ImportReport:
         with _ProgressBar("import", enabled=_progress_wanted(as_json)) as bar:
             return await import_prompts(service, path, dry_run=dry_run, message=message, observer=bar)
 
-    report = _run(settings, as_json, import_files)
+    report = run_service(settings, as_json, import_files)
     if as_json:
         _echo_json(report.to_json())
     else:
@@ -98,7 +98,7 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
     if _same_store(from_settings, to_settings):
         raise click.UsageError(f"--from {source} and --to {destination} are the same store")
     if to_settings.read_only and not dry_run:
-        _check_writable(to_settings)
+        check_writable(to_settings)
 
     async def main() -> CopyReport:
         source_store = await open_store(from_settings)
@@ -107,8 +107,8 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
             try:
                 with _ProgressBar("copy", enabled=_progress_wanted(as_json)) as bar:
                     return await copy_prompts(
-                        PromptService(source_store, _policy(from_settings)),
-                        PromptService(destination_store, _policy(to_settings)),
+                        PromptService(source_store, cli_policy(from_settings)),
+                        PromptService(destination_store, cli_policy(to_settings)),
                         source_name=source,
                         destination_name=destination,
                         dry_run=dry_run,
