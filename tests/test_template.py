@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from promptshelf import template
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import Variable, placeholders
 from promptshelf.template import (
@@ -65,7 +67,7 @@ class TestIncludeSyntax:
         # "²".isdigit() is true but int("²") fails; such a selector is a (bad) label, refused by name.
         assert include_refs([f"{{{{> y@{selector}}}}}"]) == [IncludeRef("y", label=selector)]
 
-    @settings(max_examples=2000)
+    @settings(max_examples=500)
     @given(
         st.lists(
             st.sampled_from(
@@ -234,6 +236,18 @@ class TestIncludes:
         assert sorted(load.loads) == ["l0", "l1", "l2", "l3"]
         assert expanded.texts == [_naive(bomb(4, 5, "{{x}}"), "l0")]
         assert [v.name for v in expanded.included_variables] == ["x"]
+
+    async def test_each_included_version_is_scanned_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        scanned: list[str] = []
+
+        def counting_spans(text: str) -> Iterator[tuple[int, int, str]]:
+            scanned.append(text)
+            return include_spans(text)
+
+        monkeypatch.setattr(template, "include_spans", counting_spans)
+        prompts = bomb(4, 5, "{{x}}")
+        await expand_includes(["{{> l0}} {{> l1}}"], loader(prompts), ("root",))
+        assert sorted(scanned) == sorted(["{{> l0}} {{> l1}}", *prompts.values()])
 
     async def test_five_levels_of_ten_are_refused_after_a_few_loads(self) -> None:
         # 111,110 includes and 22 MB if expanded; refused on the count, having loaded each prompt once.
