@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -17,6 +18,7 @@ from promptshelf.template import (
     MAX_EDIT_WORK,
     MAX_EDITS,
     MAX_EXPANDED_CHARS,
+    MAX_INCLUDE_DEPTH,
     MAX_INCLUDES,
     IncludedPrompt,
     IncludeRef,
@@ -339,3 +341,16 @@ class TestEdits:
 def _naive(prompts: dict[str, str], name: str) -> str:
     """What expanding every include afresh gives (the reference for the memoised expansion)."""
     return re.sub(r"\{\{> (\w+)\}\}", lambda match: _naive(prompts, match.group(1)), prompts[name])
+
+
+def test_the_readme_lists_these_limits() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (.+?) \| ([\d,]+)(?: levels)? \|$", readme, re.MULTILINE))
+    documented = {
+        "includes nested below a prompt": MAX_INCLUDE_DEPTH,
+        "includes expanded in one read (nested ones counted each time they are met)": MAX_INCLUDES,
+        "characters of a prompt with its includes expanded (all its messages together)": MAX_EXPANDED_CHARS,
+        "edits in one `update_prompt`": MAX_EDITS,
+        "edits × characters they can reach (the base version's text plus the new texts)": MAX_EDIT_WORK,
+    }
+    assert {row: int(rows[row].replace(",", "")) for row in documented} == documented
