@@ -86,3 +86,26 @@ def test_the_bulk_built_store_holds_exactly_what_the_service_would_have_written(
     assert any(row[-1] is not None for row in reference["prompts"])  # really archived
     for table in reference:
         assert built[table] == reference[table], table
+
+
+def test_bench_includes_reports_every_figure_at_a_small_size(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/bench_includes.py", "--sizes", "1000,4000", "--rounds", "1", "--legacy",
+         "--legacy-blanks", "10,20", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    results: dict[str, Any] = json.loads(out.read_text())
+    for rows in results["parse"].values():
+        assert [row["size"] for row in rows] == [1000, 4000] and rows[1]["ratio"] > 0
+    assert [row["size"] for row in results["legacy"]] == [10, 20]
+    bombs = results["bombs"]
+    assert bombs["resolve at the limits (200 includes, ~2 MB)"]["size"] == 1_999_940
+    refused = (
+        bombs["five levels of ten (stored before the limits)"],
+        bombs["doubling, ten levels (stored before the limits)"],
+    )
+    assert [(figures["store_reads"], figures["size"]) for figures in refused] == [(5, 0), (11, 0)]
+    assert all(figures["median_ms"] > 0 for figures in bombs.values())
+    assert "refused: prompt 'l0' expands more than 200 includes" in finished.stdout

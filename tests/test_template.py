@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from promptshelf import template
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import Variable, placeholders
 from promptshelf.template import (
+    MAX_EDIT_WORK,
+    MAX_EDITS,
+    MAX_EXPANDED_CHARS,
+    MAX_INCLUDE_DEPTH,
+    MAX_INCLUDES,
     IncludedPrompt,
     IncludeRef,
     apply_edits,
@@ -18,8 +27,24 @@ from promptshelf.template import (
     effective_variables,
     expand_includes,
     include_refs,
+    include_spans,
     substitute,
 )
+
+FOUR_MB = 4 * 1024 * 1024
+ADVERSARIAL = {
+    # Each is built to make a backtracking parser retry from many places; none holds an include.
+    "blanks after an unclosed include": "{{>" + " " * FOUR_MB,
+    "blanks and a line break inside": "{{>" + " " * (FOUR_MB // 2) + "x\n" + " " * (FOUR_MB // 2) + "y}}",
+    "many unclosed includes": "{{>" * (FOUR_MB // 3),
+    "many includes sharing one broken close": "{{>a\n" * (FOUR_MB // 5) + "b}}",
+    "blanks after an unclosed placeholder": "{{" + " " * FOUR_MB,
+    "a long name never closed": "{{ " + "a" * FOUR_MB + " " * 10,
+    "many unclosed placeholders": "{{ a " * (FOUR_MB // 5),
+    "braces only": "{" * FOUR_MB,
+}
+OLD_INCLUDE_RE = re.compile(r"\{\{>\s*(.*?)\s*\}\}")
+"""The include syntax as first written (cubic on unclosed includes): the reference the scanner must match."""
 
 
 class TestPlaceholders:
@@ -43,6 +68,36 @@ class TestIncludeSyntax:
     def test_a_selector_of_other_than_ascii_digits_is_a_label_never_a_crash(self, selector: str) -> None:
         # "²".isdigit() is true but int("²") fails; such a selector is a (bad) label, refused by name.
         assert include_refs([f"{{{{> y@{selector}}}}}"]) == [IncludeRef("y", label=selector)]
+
+    @settings(max_examples=500)
+    @given(
+        st.lists(
+            st.sampled_from(
+                ["{{>", "{{", "}}", "{", "}", ">", " ", "\t", "\n", "\u3000", "\x1c", "\u2028", "a", "@2"]
+            ),
+            max_size=16,
+        ).map("".join)
+    )
+    def test_the_scanner_finds_exactly_what_the_regular_expression_did(self, text: str) -> None:
+        # Stored prompts keep their meaning: same includes, same spans, same inner text.
+        expected = [(m.start(), m.end(), m.group(1)) for m in OLD_INCLUDE_RE.finditer(text)]
+        assert list(include_spans(text)) == expected
+
+    def test_a_line_break_inside_makes_it_text_and_blanks_around_are_dropped(self) -> None:
+        assert include_refs(["{{>\n  a@x \n }} {{> b\nc}} {{>}}"]) == [
+            IncludeRef("a", label="x"),
+            IncludeRef(""),
+        ]
+
+    @pytest.mark.parametrize("shape", ADVERSARIAL)
+    def test_4_mb_of_adversarial_input_parses_in_linear_time(self, shape: str) -> None:
+        # Bound by construction (include_spans: every search moves forward; the placeholder expression
+        # cannot backtrack past a brace): 4 MB finishes in well under a second, where the regular
+        # expression this replaced took about 30 s for 4,000 blanks and cubically more beyond.
+        text = ADVERSARIAL[shape]
+        assert include_refs([text]) == []
+        assert placeholders([text]) == []
+        assert substitute(text, {"a": "x"}) == text
 
 
 class TestVariables:
@@ -103,17 +158,51 @@ class TestSubstitute:
     def test_replaces_both_spellings_and_leaves_unknown_ones(self) -> None:
         assert substitute("{{a}}-{{ a }}-{{b}}", {"a": "x"}) == "x-x-{{b}}"
 
-    @given(st.text(), st.text())
+    def test_a_value_holding_a_placeholder_stays_literal(self) -> None:
+        # A caller's value must never inject another variable (nor its own placeholder again).
+        values = {"v": "{{w}} and {{ v }}", "w": "SECRET"}
+        assert substitute("[{{v}}] {{w}}", values) == "[{{w}} and {{ v }}] SECRET"
+
+    @given(
+        st.text(),
+        st.lists(st.one_of(st.text(), st.sampled_from(["{{w}}", "{{ v }}", "{{v}}", "{{", "}}", "w"]))).map(
+            "".join
+        ),
+    )
     def test_values_are_inserted_verbatim_and_never_re_expanded(self, prefix: str, value: str) -> None:
         rendered = substitute(prefix.replace("{", "") + "{{v}}", {"v": value, "w": "W"})
         assert rendered == prefix.replace("{", "") + value
 
 
-def loader(prompts: dict[str, str], declared: dict[str, list[Variable]] | None = None):  # type: ignore[no-untyped-def]
-    async def load(ref: IncludeRef) -> IncludedPrompt:
-        return IncludedPrompt(ref.name, prompts[ref.name], (declared or {}).get(ref.name, []))
+class Loader:
+    """Includes from a dict of name (or ``name@version``) to template, counting the loads."""
 
-    return load
+    def __init__(self, prompts: dict[str, str], declared: dict[str, list[Variable]] | None = None) -> None:
+        self.prompts = prompts
+        self.declared = declared or {}
+        self.loads: list[str] = []
+
+    async def __call__(self, ref: IncludeRef) -> IncludedPrompt:
+        self.loads.append(str(ref))
+        if ref.version is not None:
+            template, version = self.prompts[str(ref)], ref.version
+        else:  # the newest version: after every numbered one
+            template, version = (
+                self.prompts[ref.name],
+                1 + sum(key.startswith(f"{ref.name}@") for key in self.prompts),
+            )
+        return IncludedPrompt(ref.name, version, template, self.declared.get(ref.name, []))
+
+
+def loader(prompts: dict[str, str], declared: dict[str, list[Variable]] | None = None) -> Loader:
+    return Loader(prompts, declared)
+
+
+def bomb(levels: int, fan_out: int, leaf: str = "word ") -> dict[str, str]:
+    """``l0`` includes ``l1`` ``fan_out`` times, and so on down to the last level, whose text is ``leaf``."""
+    prompts = {f"l{level}": f"{{{{> l{level + 1}}}}} " * fan_out for level in range(levels - 1)}
+    prompts[f"l{levels - 1}"] = leaf
+    return prompts
 
 
 @pytest.mark.anyio
@@ -143,6 +232,63 @@ class TestIncludes:
         prompts["p9"] = "bottom"
         assert (await expand_includes(["{{> p0}}"], loader(prompts), ("root",))).texts == ["bottom"]
 
+    async def test_each_included_version_is_loaded_and_expanded_once(self) -> None:
+        load = loader(bomb(4, 5, "{{x}}"))  # 5 + 25 + 125 = 155 includes, 4 prompts
+        expanded = await expand_includes(["{{> l0}}"], load, ("root",))
+        assert sorted(load.loads) == ["l0", "l1", "l2", "l3"]
+        assert expanded.texts == [_naive(bomb(4, 5, "{{x}}"), "l0")]
+        assert [v.name for v in expanded.included_variables] == ["x"]
+
+    async def test_each_included_version_is_scanned_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        scanned: list[str] = []
+
+        def counting_spans(text: str) -> Iterator[tuple[int, int, str]]:
+            scanned.append(text)
+            return include_spans(text)
+
+        monkeypatch.setattr(template, "include_spans", counting_spans)
+        prompts = bomb(4, 5, "{{x}}")
+        await expand_includes(["{{> l0}} {{> l1}}"], loader(prompts), ("root",))
+        assert sorted(scanned) == sorted(["{{> l0}} {{> l1}}", *prompts.values()])
+
+    async def test_five_levels_of_ten_are_refused_after_a_few_loads(self) -> None:
+        # 111,110 includes and 22 MB if expanded; refused on the count, having loaded each prompt once.
+        load = loader(bomb(5, 10, "word " * 40))
+        with pytest.raises(InvalidArgumentError, match=f"more than {MAX_INCLUDES} includes") as caught:
+            await expand_includes(["{{> l0}}"], load, ("root",))
+        assert caught.value.details == {"argument": "template", "limit": MAX_INCLUDES}
+        assert len(load.loads) <= 5
+
+    async def test_the_include_limit_counts_across_messages_and_is_inclusive(self) -> None:
+        half = "{{> a}}" * (MAX_INCLUDES // 2)
+        assert (await expand_includes([half, half], loader({"a": "x"}), ("root",))).texts == ["x" * 100] * 2
+        with pytest.raises(InvalidArgumentError, match="the limit is 200"):
+            await expand_includes([half, half + "{{> a}}"], loader({"a": "x"}), ("root",))
+
+    async def test_the_expanded_size_is_bounded_before_the_text_is_built(self) -> None:
+        chunk = "x" * (MAX_EXPANDED_CHARS // 4)
+        fits = "{{> big}}" * 3 + "y" * (MAX_EXPANDED_CHARS // 4)
+        assert len((await expand_includes([fits], loader({"big": chunk}), ("root",))).texts[0]) == (
+            MAX_EXPANDED_CHARS
+        )
+        with pytest.raises(InvalidArgumentError, match="more than 2,000,000 characters long") as caught:
+            await expand_includes([fits + "!"], loader({"big": chunk}), ("root",))
+        assert caught.value.details["limit"] == MAX_EXPANDED_CHARS
+
+    async def test_a_reused_expansion_still_meets_a_cycle_through_another_version(self) -> None:
+        # c@1 includes b@1 (fine under root), then b (its latest) includes c@1: under root -> b that
+        # expansion of c@1 meets b again, a cycle by name, as when each include was expanded afresh.
+        load = loader({"c@1": "{{> b@1}}", "b@1": "B1", "b": "{{> c@1}}"})
+        with pytest.raises(InvalidArgumentError, match=r"include cycle: root -> b -> c -> b$"):
+            await expand_includes(["{{> c@1}} {{> b}}"], load, ("root",))
+
+    async def test_a_reused_expansion_still_counts_its_depth_where_it_is_met_again(self) -> None:
+        prompts = {f"p{i}": f"{{{{> p{i + 1}}}}}" for i in range(8)}
+        prompts |= {"p8": "{{> d}}", "d": "{{> e}}", "e": "bottom"}
+        load = loader(prompts)
+        with pytest.raises(InvalidArgumentError, match=r"deeper than 10 levels: root -> p0 .* -> d -> e$"):
+            await expand_includes(["{{> d}} {{> p0}}"], load, ("root",))
+
 
 class TestEdits:
     def test_edits_apply_in_order(self) -> None:
@@ -165,3 +311,46 @@ class TestEdits:
     def test_an_empty_old_text_is_refused(self) -> None:
         with pytest.raises(InvalidArgumentError, match="'old' is empty"):
             apply_edits(["ab"], [("", "x")])
+
+    def test_more_edits_than_the_limit_are_refused(self) -> None:
+        text = " ".join(f"w{i}." for i in range(MAX_EDITS + 1))
+        edits = [(f"w{i}.", f"v{i}.") for i in range(MAX_EDITS + 1)]
+        assert apply_edits([text], edits[:MAX_EDITS])[0].startswith("v0. v1.")
+        with pytest.raises(
+            InvalidArgumentError, match=f"{MAX_EDITS + 1} edits in one update; the limit is 100"
+        ):
+            apply_edits([text], edits)
+
+    def test_edits_times_characters_is_bounded_before_any_edit_is_applied(self) -> None:
+        # The last edit would fail; the bound is checked before the first one costs anything.
+        ten_edits = [("a", "b"), ("b", "a")] * 4 + [("a", "b"), ("", "x")]
+        text = "a" + "." * (MAX_EDIT_WORK // 10 - 1 - 10)
+        with pytest.raises(InvalidArgumentError, match="'old' is empty"):
+            apply_edits([text], ten_edits)  # exactly at the bound: it runs
+        with pytest.raises(
+            InvalidArgumentError, match=r"10 edits on 2,000,001 characters .* at most 20,000,000"
+        ):
+            apply_edits([text + "."], ten_edits)
+
+    def test_new_text_counts_towards_the_work(self) -> None:
+        with pytest.raises(InvalidArgumentError, match="at most 20,000,000") as caught:
+            apply_edits(["a"], [("a", "b" * (MAX_EDIT_WORK // 2))] * 2)
+        assert caught.value.details == {"argument": "edits", "limit": MAX_EDIT_WORK}
+
+
+def _naive(prompts: dict[str, str], name: str) -> str:
+    """What expanding every include afresh gives (the reference for the memoised expansion)."""
+    return re.sub(r"\{\{> (\w+)\}\}", lambda match: _naive(prompts, match.group(1)), prompts[name])
+
+
+def test_the_readme_lists_these_limits() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (.+?) \| ([\d,]+)(?: levels)? \|$", readme, re.MULTILINE))
+    documented = {
+        "includes nested below a prompt": MAX_INCLUDE_DEPTH,
+        "includes expanded in one read (nested ones counted each time they are met)": MAX_INCLUDES,
+        "characters of a prompt with its includes expanded (all its messages together)": MAX_EXPANDED_CHARS,
+        "edits in one `update_prompt`": MAX_EDITS,
+        "edits × characters they can reach (the base version's text plus the new texts)": MAX_EDIT_WORK,
+    }
+    assert {row: int(rows[row].replace(",", "")) for row in documented} == documented

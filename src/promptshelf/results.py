@@ -37,7 +37,7 @@ class PromptDocument(_Result):
     created_by: str | None = None
     latest_version: int
     includes: list[str] = Field(default_factory=list)
-    """Resolved includes as ``name@version``, in the order met (empty when not resolved)."""
+    """Resolved includes as ``name@version``, each once, in the order first met (empty when not resolved)."""
     source: Source
     warnings: list[str] = Field(default_factory=list)
     """On a write: what the backend vendor's own SDKs will not render as promptshelf does."""

@@ -206,13 +206,15 @@ class PromptService:
                     argument="template",
                 )
             includes.append(f"{included.name}@{included.version}")
-            return templating.IncludedPrompt(included.name, included.template or "", included.variables)
+            return templating.IncludedPrompt(
+                included.name, included.version, included.template or "", included.variables
+            )
 
         expanded = await templating.expand_includes(texts, load, (found.name,))
         variables = templating.effective_variables(
             found.variables, texts, expanded.included_variables, expanded.texts
         )
-        return Resolved(found, expanded.texts, variables, includes)
+        return Resolved(found, expanded.texts, variables, list(dict.fromkeys(includes)))
 
     async def list_versions(
         self, name: str, *, before_version: int | None = None, limit: int = 20
@@ -258,7 +260,7 @@ class PromptService:
             )
         draft = self._draft(template, messages, config or {}, variables or [], labels or [], commit_message)
         meta = _meta(description, tags or [])
-        await self._check_include_cycles(name, draft)
+        await self._check_includes(name, draft)
         created = await self.store.create_prompt(name, meta, draft)
         return await self._written(created, draft)
 
@@ -288,7 +290,12 @@ class PromptService:
                 "give exactly one of 'template', 'messages' or 'edits' "
                 + (f"(got {', '.join(given)})" if given else "(got none)")
             )
+        if edits:
+            templating.check_edit_count(len(edits))
         base = await self._base(name, base_version)
+        if base.latest_version != base.version:
+            # Checked again when publishing; here so that a stale base costs no edits.
+            raise _changed_since(name, base_version, base.latest_version)
         if edits:
             edited = templating.apply_edits(base.text_parts, [(edit.old, edit.new) for edit in edits])
             if base.type == "text":
@@ -308,7 +315,7 @@ class PromptService:
             meta = _meta(
                 base.description if description is None else description, base.tags if tags is None else tags
             )
-        await self._check_include_cycles(name, draft)
+        await self._check_includes(name, draft)
         published = await self.store.publish_version(name, base_version, draft, meta)
         return await self._written(published, draft)
 
@@ -402,9 +409,10 @@ class PromptService:
         _check_include_syntax(text_parts(type_, template_text, messages))
         return draft
 
-    async def _check_include_cycles(self, name: str, draft: VersionDraft) -> None:
-        """Refuse content whose includes lead back to itself; an include of a prompt that does not exist
-        yet is allowed (prompts may be created in any order) and fails only when rendered."""
+    async def _check_includes(self, name: str, draft: VersionDraft) -> None:
+        """Refuse content whose includes lead back to itself or pass the limits on includes; an include of a
+        prompt that does not exist yet is allowed (prompts may be created in any order) and fails only when
+        rendered."""
         if not templating.include_refs(draft.text_parts):
             return
 
@@ -412,8 +420,10 @@ class PromptService:
             try:
                 included = await self._select(ref.name, version=ref.version, label=ref.label)
             except NotFoundError:
-                return templating.IncludedPrompt(ref.name, "", [])
-            return templating.IncludedPrompt(included.name, "\n".join(included.text_parts), [])
+                return templating.IncludedPrompt(ref.name, 0, "", [])
+            return templating.IncludedPrompt(
+                included.name, included.version, "\n".join(included.text_parts), []
+            )
 
         await templating.expand_includes(draft.text_parts, load, (name,))
 
@@ -425,6 +435,14 @@ class PromptService:
                 f"(--allow-label {label}); the promptshelf CLI can",
                 label=label,
             )
+
+
+def _changed_since(name: str, base_version: int, latest: int) -> ConflictError:
+    return ConflictError(
+        f"prompt {name!r} changed since version {base_version} was read: the latest version is now {latest}; "
+        f"read it, reapply your change and publish with base_version={latest}",
+        current_version=latest,
+    )
 
 
 def _check_range(argument: str, value: int, low: int, high: int | None) -> None:

@@ -12,17 +12,33 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import PLACEHOLDER_RE, Variable, placeholders
 
-INCLUDE_RE = re.compile(r"\{\{>\s*(.*?)\s*\}\}")
-"""Deliberately loose: whatever stands between ``{{>`` and ``}}`` is an include, and a malformed one is
-reported by name validation instead of passing through as text."""
+# The limits on includes and edits, in one place (README.md, "Limits"). Includes compose prompts from a few
+# shared fragments; edits are the small search-and-replace changes an agent sends. Anything beyond these is
+# a mistake or an attack, and each would otherwise cost the whole server its event loop.
 MAX_INCLUDE_DEPTH = 10
+"""How deep includes may nest below the prompt being resolved."""
+MAX_INCLUDES = 200
+"""Includes expanded in one resolve, nested ones counted each time they are met."""
+MAX_EXPANDED_CHARS = 2_000_000
+"""Characters of one prompt with its includes expanded (all its messages together): about half a million
+tokens, more than any model's context window."""
+MAX_EDITS = 100
+"""Edits in one ``update_prompt``."""
+MAX_EDIT_WORK = 20_000_000
+"""Edits times characters (the base version's texts plus every edit's new text): each edit scans the text
+once, so this bounds an update's work (about 20 ms)."""
+
+_BLANKS = re.compile(r"\s*")
+# PLACEHOLDER_RE needs no scanner of its own: blanks and name characters are disjoint classes and neither
+# holds a brace, so a failed attempt backtracks only over the run after its own "{{", which the attempt at
+# the next "{{" cannot share: linear in the text (tests/test_template.py parses 4 MB of adversarial input).
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +62,8 @@ class IncludedPrompt:
     """What an include loader returns: the included version's raw template and declared variables."""
 
     name: str
+    version: int
+    """With ``name``, what makes two includes the same: each is expanded once per resolve."""
     template: str
     declared: list[Variable]
 
@@ -61,8 +79,44 @@ class Expanded:
     """The effective variables of everything included, nested includes merged."""
 
 
+def include_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, inner)`` of each ``{{> inner}}`` in ``text``, left to right, in time linear in it.
+
+    An include runs from ``{{>`` to the first ``}}`` after it, its inner text stripped of blanks; one whose
+    inner text holds a line break is plain text. These are exactly the matches of the regular expression
+    ``\\{\\{>\\s*(.*?)\\s*\\}\\}`` this replaces, which backtracked catastrophically (cubic in the
+    blanks after an unclosed ``{{>``). Deliberately loose: whatever stands between ``{{>`` and ``}}`` is an
+    include, and a malformed one is reported by name validation instead of passing through as text.
+
+    Why linear: every search moves forward only. After an include the next search starts past its ``}}``.
+    After a ``{{>`` that is text, the starts that follow share its ``}}`` (found once), the end of the text
+    before it (found once) and the next line break (found again only once passed); each start's leading
+    blanks end before the next ``{{>``, so no blank is skipped twice.
+    """
+    position = 0
+    close = -1  # the first "}}" after the current start, kept while later starts still come before it
+    inner_end = -1  # where the text before `close` ends, trailing blanks dropped
+    newline = -1  # the first line break at or after the current inner text's start (len(text) if none)
+    while (start := text.find("{{>", position)) >= 0:
+        if close < start + 3:
+            close = text.find("}}", start + 3)
+            if close < 0:
+                return  # no later start can find one either
+            inner_end = start + 3 + len(text[start + 3 : close].rstrip())
+        blanks = _BLANKS.match(text, start + 3, close)
+        inner_start = blanks.end() if blanks else start + 3  # r"\s*" always matches
+        if newline < inner_start:
+            newline = text.find("\n", inner_start)
+            newline = len(text) if newline < 0 else newline
+        if newline < inner_end:
+            position = start + 3
+            continue
+        yield start, close + 2, text[inner_start:inner_end]
+        position = close + 2
+
+
 def include_refs(texts: Iterable[str]) -> list[IncludeRef]:
-    return [_parse_include(match) for text in texts for match in INCLUDE_RE.finditer(text)]
+    return [_parse_include(inner) for text in texts for _, _, inner in include_spans(text)]
 
 
 def merge_variables(*groups: Iterable[Variable]) -> list[Variable]:
@@ -99,50 +153,125 @@ def effective_variables(
 
 
 async def expand_includes(texts: list[str], load: IncludeLoader, chain: tuple[str, ...]) -> Expanded:
-    """Replace every ``{{> ...}}`` in ``texts``; ``chain`` holds the names being expanded (the root first)."""
+    """Replace every ``{{> ...}}`` in ``texts``; ``chain`` holds the names being expanded (the root first).
+
+    Each included ``(name, version)`` is loaded and expanded once; the totals over all of ``texts`` are
+    bounded by ``MAX_INCLUDES`` and ``MAX_EXPANDED_CHARS`` before any text that would pass them is built.
+    """
+    expander = _Expander(load, chain[0])
     expanded: list[str] = []
     collected: list[Variable] = []
+    includes = size = 0
     for text in texts:
-        result, variables = await _expand_text(text, load, chain)
-        expanded.append(result)
-        collected.extend(variables)
+        result = await expander.expand(text, chain)
+        includes += result.includes
+        size += len(result.text)
+        expander.check_totals(includes, size)
+        expanded.append(result.text)
+        collected.extend(result.variables)
     return Expanded(texts=expanded, included_variables=merge_variables(collected))
 
 
-async def _expand_text(text: str, load: IncludeLoader, chain: tuple[str, ...]) -> tuple[str, list[Variable]]:
-    if "{{>" not in text:
-        return text, []
-    pieces: list[str] = []
-    collected: list[Variable] = []
-    position = 0
-    for match in INCLUDE_RE.finditer(text):
-        ref = _parse_include(match)
-        if ref.name in chain:
-            cycle = " -> ".join((*chain, ref.name))
+@dataclass(frozen=True, slots=True)
+class _Expansion:
+    """A text with its includes expanded, and what it takes to reuse it under another chain."""
+
+    text: str
+    variables: list[Variable]
+    includes: int
+    """Includes expanded in it, nested ones counted each time they are met."""
+    names: frozenset[str]
+    """The names included in it, at any depth."""
+    height: int
+    """How many levels of includes it holds (0: none)."""
+
+
+class _Expander:
+    """One resolve's expansions, each ``(name, version)`` expanded once."""
+
+    def __init__(self, load: IncludeLoader, root: str) -> None:
+        self._load = load
+        self._root = root
+        self._loaded: dict[IncludeRef, IncludedPrompt] = {}
+        self._expanded: dict[tuple[str, int], _Expansion] = {}
+
+    def check_totals(self, includes: int, size: int) -> None:
+        if includes > MAX_INCLUDES:
             raise InvalidArgumentError(
-                f"include cycle: {cycle}", argument="template", chain=[*chain, ref.name]
-            )
-        if len(chain) > MAX_INCLUDE_DEPTH:
-            path = " -> ".join((*chain, ref.name))
-            raise InvalidArgumentError(
-                f"includes nest deeper than {MAX_INCLUDE_DEPTH} levels: {path}",
+                f"prompt {self._root!r} expands more than {MAX_INCLUDES} includes (nested ones counted each "
+                f"time they are met); the limit is {MAX_INCLUDES}: include fewer prompts, or fewer times",
                 argument="template",
-                chain=[*chain, ref.name],
+                limit=MAX_INCLUDES,
             )
-        included = await load(ref)
-        inner_text, inner_variables = await _expand_text(included.template, load, (*chain, ref.name))
-        collected.extend(
-            effective_variables(included.declared, [included.template], inner_variables, [inner_text])
-        )
-        pieces.append(text[position : match.start()])
-        pieces.append(inner_text)
-        position = match.end()
-    pieces.append(text[position:])
-    return "".join(pieces), merge_variables(collected)
+        if size > MAX_EXPANDED_CHARS:
+            raise InvalidArgumentError(
+                f"prompt {self._root!r} is more than {MAX_EXPANDED_CHARS:,} characters long with its "
+                f"includes expanded; the limit is {MAX_EXPANDED_CHARS:,}: include less text, or fewer times",
+                argument="template",
+                limit=MAX_EXPANDED_CHARS,
+            )
+
+    async def expand(self, text: str, chain: tuple[str, ...]) -> _Expansion:
+        pieces: list[str] = []
+        collected: list[Variable] = []
+        names: set[str] = set()
+        includes = size = height = 0
+        position = 0
+        for start, end, inner in include_spans(text):
+            ref = _parse_include(inner)
+            if ref.name in chain:
+                cycle = " -> ".join((*chain, ref.name))
+                raise InvalidArgumentError(
+                    f"include cycle: {cycle}", argument="template", chain=[*chain, ref.name]
+                )
+            if len(chain) > MAX_INCLUDE_DEPTH:
+                path = " -> ".join((*chain, ref.name))
+                raise InvalidArgumentError(
+                    f"includes nest deeper than {MAX_INCLUDE_DEPTH} levels: {path}",
+                    argument="template",
+                    chain=[*chain, ref.name],
+                )
+            inner_expansion = await self._included(ref, chain)
+            includes += 1 + inner_expansion.includes
+            size += start - position + len(inner_expansion.text)
+            self.check_totals(includes, size)
+            pieces.append(text[position:start])
+            pieces.append(inner_expansion.text)
+            collected.extend(inner_expansion.variables)
+            names.add(ref.name)
+            names.update(inner_expansion.names)
+            height = max(height, 1 + inner_expansion.height)
+            position = end
+        if not pieces:
+            return _Expansion(text, [], 0, frozenset(), 0)
+        self.check_totals(includes, size + len(text) - position)
+        pieces.append(text[position:])
+        return _Expansion("".join(pieces), merge_variables(collected), includes, frozenset(names), height)
+
+    async def _included(self, ref: IncludeRef, chain: tuple[str, ...]) -> _Expansion:
+        """The included prompt expanded, as its includer sees it (its effective variables)."""
+        included = self._loaded.get(ref)
+        if included is None:
+            included = self._loaded[ref] = await self._load(ref)
+        key = (included.name, included.version)
+        known = self._expanded.get(key)
+        # An expansion made under another chain holds for this one unless it would meet a name of this
+        # chain or nest too deep here; then expand again, which raises the error a fresh expansion would.
+        if (
+            known is not None
+            and known.names.isdisjoint(chain)
+            and len(chain) + known.height <= MAX_INCLUDE_DEPTH
+        ):
+            return known
+        inner = await self.expand(included.template, (*chain, ref.name))
+        variables = effective_variables(included.declared, [included.template], inner.variables, [inner.text])
+        expansion = _Expansion(inner.text, variables, inner.includes, inner.names, inner.height)
+        self._expanded.setdefault(key, expansion)
+        return expansion
 
 
-def _parse_include(match: re.Match[str]) -> IncludeRef:
-    name, at, selector = match.group(1).partition("@")
+def _parse_include(inner: str) -> IncludeRef:
+    name, at, selector = inner.partition("@")
     if not at:
         return IncludeRef(name)
     if selector.isascii() and selector.isdigit():  # not str.isdigit alone: int('²') fails
@@ -212,16 +341,37 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def check_edit_count(count: int) -> None:
+    if count > MAX_EDITS:
+        raise InvalidArgumentError(
+            f"{count} edits in one update; the limit is {MAX_EDITS}: send the whole new template instead",
+            argument="edits",
+            limit=MAX_EDITS,
+        )
+
+
 def apply_edits(texts: list[str], edits: list[tuple[str, str]]) -> list[str]:
     """Apply ``(old, new)`` replacements in order across ``texts`` (a template, or each message's content).
 
-    Each ``old`` must occur exactly once in all of them together when its turn comes.
+    Each ``old`` must occur exactly once in all of them together when its turn comes. Each edit costs one
+    pass over the texts, so the number of edits times the characters they can reach is bounded first.
     """
+    check_edit_count(len(edits))
+    reach = sum(len(text) for text in texts) + sum(len(new) for _, new in edits)
+    if len(edits) * reach > MAX_EDIT_WORK:
+        raise InvalidArgumentError(
+            f"{len(edits)} edits on {reach:,} characters (the prompt's text and the new texts) is too much "
+            f"work for one update: edits times characters may be at most {MAX_EDIT_WORK:,}; send fewer "
+            "edits, or the whole new template",
+            argument="edits",
+            limit=MAX_EDIT_WORK,
+        )
     texts = list(texts)
     for index, (old, new) in enumerate(edits):
         if not old:
             raise InvalidArgumentError(f"edit {index}: 'old' is empty", argument="edits", edit_index=index)
-        count = sum(text.count(old) for text in texts)
+        counts = [text.count(old) for text in texts]
+        count = sum(counts)
         if count != 1:
             where = "does not occur" if count == 0 else f"occurs {count} times"
             raise InvalidArgumentError(
@@ -231,7 +381,8 @@ def apply_edits(texts: list[str], edits: list[tuple[str, str]]) -> list[str]:
                 edit_index=index,
                 occurrences=count,
             )
-        texts = [text.replace(old, new, 1) if old in text else text for text in texts]
+        at = counts.index(1)
+        texts[at] = texts[at].replace(old, new, 1)
     return texts
 
 
