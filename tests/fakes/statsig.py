@@ -211,7 +211,8 @@ class FakeStatsig:
             raise _ApiError(503, "Service Unavailable")
         if fault == 429:
             self.throttled += 1
-            raise _ApiError(429, "Too Many Requests. Please slow down.")
+            after = self.retry_after if isinstance(self.retry_after, float | int) else None
+            raise _ApiError(429, "Too Many Requests. Please slow down.", retry_after=after)
         if fault is not None:
             raise _ApiError(fault, "Internal Server Error")
 

@@ -39,6 +39,7 @@ class StatsigContract:
         self.document = json.loads(path.read_text())
         self.source = self.document["x-source"]
         self._schemas = self.document["components"]["schemas"]
+        self._validators: dict[int, jsonschema.Draft7Validator] = {}
         self._routes = [
             (
                 template,
@@ -83,8 +84,10 @@ class StatsigContract:
         return [f"{op.method} {op.template}: {p}" for p in problems]
 
     def _check(self, schema: Any, value: Any, what: str, *, resolve: bool = True) -> list[str]:
-        converted = self.json_schema(schema) if resolve else schema
-        validator = jsonschema.Draft7Validator(converted)
+        validator = self._validators.get(id(schema))
+        if validator is None:
+            validator = jsonschema.Draft7Validator(self.json_schema(schema) if resolve else schema)
+            self._validators[id(schema)] = validator
         return [
             f"{what} at {'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
             for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))

@@ -247,6 +247,7 @@ class StatsigStore:
         check_name(name)
         check_prompt_description(meta.description)
         check_draft_labels(draft, 1)
+        version_write(name, config_id(name, 0, 1), 1, draft, tags=meta.tags)  # refuses before any request
         raw = await self._raw_store(name)
         index = await self._index(raw) if raw is not None else None
         if index is not None and index.versions:
@@ -260,8 +261,8 @@ class StatsigStore:
         if index is None:
             index = PromptIndex(name=name, description="", versions=[])
         write = version_write(name, config_id(name, len(index.archived), 1), 1, draft, tags=meta.tags)
-        await self._append(index, write, draft, meta, create_store=fresh)
-        return await self.get_version(name, version=1)
+        created = await self._append(index, write, draft, meta, create_store=fresh)
+        return to_version(index, 1, created)
 
     async def publish_version(
         self, name: str, base_version: int, draft: VersionDraft, meta: PromptMeta | None = None
@@ -271,6 +272,7 @@ class StatsigStore:
             check_prompt_description(meta.description)
         number = base_version + 1
         check_draft_labels(draft, number)
+        version_write(name, config_id(name, 0, number), number, draft, tags=meta.tags if meta else [])
         index = await self._load(name)
         latest = len(index.versions)
         if base_version != latest:
@@ -285,8 +287,8 @@ class StatsigStore:
             newest = await self._api.get_dynamic_config(index.config(latest))
             tags = [str(t) for t in (split_description(newest.get("description"))[1] or {}).get("tags", [])]
         write = version_write(name, config_id(name, len(index.archived), number), number, draft, tags=tags)
-        await self._append(index, write, draft, meta, create_store=False)
-        return await self.get_version(name, version=number)
+        created = await self._append(index, write, draft, meta, create_store=False)
+        return to_version(index, number, created)
 
     async def set_label(self, name: str, label: str, version: int) -> int | None:
         check_label(label, version)
@@ -369,6 +371,12 @@ class StatsigStore:
             configs = await _map(self._config_or_none, ids)
             found = [(c.get("createdTime") or 0, i) for i, c in zip(ids, configs, strict=True) if c]
             index.versions = [i for _, i in sorted(found)]
+            if index.versions and not index.description:
+                # The console keeps the description on the AI config, not on the parameter store.
+                for raw_config in await self._api.list_ai_configs():
+                    if raw_config.get("name") == index.name:
+                        index.description = str(raw_config.get("description") or "")
+                        index.ai_config_id = str(raw_config["id"])
         return index
 
     async def _config_or_none(self, config: str) -> JsonDict | None:
@@ -425,20 +433,10 @@ class StatsigStore:
         meta: PromptMeta | None,
         *,
         create_store: bool,
-    ) -> None:
+    ) -> JsonDict:
         """Write one version (the module docstring says in which order, and what is undone on failure)."""
         new_id = str(write.config["id"])
         number = len(index.versions) + 1
-        try:
-            await self._api.create_dynamic_config(write.config)
-        except InvalidArgumentError as exc:
-            # The id is taken: another writer created this number first (or is creating it now).
-            raise ConflictError(
-                f"prompt {index.name!r} changed while this version was being written: another writer is "
-                f"publishing version {number} (Statsig already has its config {new_id!r}); read the prompt, "
-                f"reapply your change and publish again ({exc.message})",
-                current_version=number,
-            ) from exc
         before = (
             index.description,
             list(index.versions),
@@ -446,8 +444,20 @@ class StatsigStore:
             index.live,
             list(index.candidates),
         )
-        committed = False
+        committed = taken = False
         try:
+            try:
+                created = await self._api.create_dynamic_config(write.config)
+            except InvalidArgumentError as exc:
+                # The id is taken: another writer created this number first (or is creating it now).
+                # It is theirs, so nothing is undone.
+                taken = True
+                raise ConflictError(
+                    f"prompt {index.name!r} changed while this version was being written: another writer "
+                    f"is publishing version {number} (Statsig already has its config {new_id!r}); read "
+                    f"the prompt, reapply your change and publish again ({exc.message})",
+                    current_version=number,
+                ) from exc
             if create_store:
                 await self._create_store(index.name)
             created_ai_config = False
@@ -465,14 +475,18 @@ class StatsigStore:
                     index.candidates.append(new_id)
                 elif label != LATEST:
                     index.labels[label] = number
-            await self._write_store(index)
+            # Set before the write: a write whose answer was lost may have been applied.
             committed = True
+            await self._write_store(index)
             await self._api.create_ai_config_version(index.ai_config_id, write.ai_version)
             if meta is not None and (meta.description or "") != before[0] and not created_ai_config:
                 await self._api.update_ai_config(index.ai_config_id, description=meta.description or "")
+            return created
         except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                await self._undo(index, new_id, before, committed=committed, cause=exc)
+            if not taken:
+                # The config may exist even when its create failed (the answer lost on the way back).
+                with anyio.CancelScope(shield=True):
+                    await self._undo(index, new_id, before, committed=committed, cause=exc)
             raise
 
     async def _undo(
@@ -489,6 +503,8 @@ class StatsigStore:
             if committed:
                 await self._write_store(index)
             await self._api.delete_dynamic_config(new_id)
+        except NotFoundError:
+            pass  # the config was never created
         except PromptshelfError as exc:
             raise UnavailableError(
                 f"writing a version of {index.name!r} to Statsig failed ({_message(cause)}), and undoing it "
