@@ -353,6 +353,22 @@ async def test_a_prompt_written_in_statsigs_console_is_read_and_can_be_published
 
 
 @pytest.mark.anyio
+async def test_console_versions_keep_their_numbers_when_one_stops_being_served(
+    store: StatsigStore, fake: FakeStatsig
+) -> None:
+    fake.console_create_prompt("renumber", description="", prompts=[{"role": "user", "content": "one"}])
+    fake.console_publish("renumber", [{"role": "user", "content": "two"}])
+    fake.console_promote("renumber", 2)  # version 1 is now a draft: in no parameter store
+
+    assert (await store.get_version("renumber", label="production")).version == 2
+    with pytest.raises(NotFoundError, match="version 1 of 'renumber' is neither Live nor a Candidate"):
+        await store.get_version("renumber", version=1)
+    history = await store.list_versions("renumber", before_version=None, limit=10)
+    assert [(v.version, v.labels) for v in history.versions] == [(2, ["production"])]
+    assert (await store.publish_version("renumber", 2, chat("three"))).version == 3
+
+
+@pytest.mark.anyio
 async def test_a_live_version_decided_by_targeting_is_not_overwritten(
     store: StatsigStore, fake: FakeStatsig
 ) -> None:
@@ -372,8 +388,10 @@ async def test_a_live_version_decided_by_targeting_is_not_overwritten(
 
     assert (await store.get_version("targeted")).messages == [Message(role="user", content="two")]
     with pytest.raises(InvalidArgumentError, match="decided in Statsig by layer 'exp'"):
-        await store.set_label("targeted", "production", 1)
-    await store.set_label("targeted", "staging", 1)
+        await store.set_label("targeted", "production", 2)
+    await store.set_label("targeted", "staging", 2)
+    with pytest.raises(NotFoundError, match="neither Live nor a Candidate"):
+        await store.get_version("targeted", version=1)  # the layer's version cannot be named
     assert parameters(fake, "targeted")["live"] is None  # the layer reference is written back as it was
     assert fake._parameter("targeted", "live")["layer_name"] == "exp"
 

@@ -44,6 +44,7 @@ from promptshelf.backends.statsig_mapping import (
     check_name,
     check_prompt_description,
     config_id,
+    console_number,
     index_of,
     iso,
     prompt_name_of,
@@ -201,7 +202,7 @@ class StatsigStore:
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
         index = await self._load(name)
         top = len(index.versions) if before_version is None else min(before_version - 1, len(index.versions))
-        numbers = list(range(top, 0, -1))
+        numbers = [n for n in range(top, 0, -1) if index.versions[n - 1] is not None]
         configs = await _map(self._api.get_dynamic_config, [index.config(n) for n in numbers[:limit]])
         infos = []
         for number, config in zip(numbers, configs, strict=False):
@@ -369,8 +370,11 @@ class StatsigStore:
             # Written in Statsig's console: its versions are the Live and Candidate configs, oldest first.
             ids = list(dict.fromkeys([c for c in [index.live, *index.candidates] if c]))
             configs = await _map(self._config_or_none, ids)
-            found = [(c.get("createdTime") or 0, i) for i, c in zip(ids, configs, strict=True) if c]
-            index.versions = [i for _, i in sorted(found)]
+            found = sorted(
+                ((c.get("createdTime") or 0, i, c) for i, c in zip(ids, configs, strict=True) if c),
+                key=lambda entry: (entry[0], entry[1]),
+            )
+            index.versions = _numbered([(console_number(c), i) for _, i, c in found])
             if index.versions and not index.description:
                 # The console keeps the description on the AI config, not on the parameter store.
                 for raw_config in await self._api.list_ai_configs():
@@ -397,7 +401,7 @@ class StatsigStore:
         return entries
 
     async def _summary(self, index: PromptIndex, *, archived: bool = False) -> PromptSummary:
-        config = await self._api.get_dynamic_config(index.versions[-1])
+        config = await self._api.get_dynamic_config(index.config(len(index.versions)))
         newest = to_version(index, len(index.versions), config)
         times = [t for t in (config.get("lastModifiedTime"), config.get("createdTime")) if t]
         return PromptSummary(
@@ -493,7 +497,7 @@ class StatsigStore:
         self,
         index: PromptIndex,
         new_id: str,
-        before: tuple[str, list[str], dict[str, int], str | None, list[str]],
+        before: tuple[str, list[str | None], dict[str, int], str | None, list[str]],
         *,
         committed: bool,
         cause: BaseException,
@@ -538,6 +542,20 @@ class StatsigStore:
 
 def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, PromptshelfError) else type(exc).__name__
+
+
+def _numbered(configs: list[tuple[int | None, str]]) -> list[str | None]:
+    """Console versions at the numbers their names give; unnamed ones after, oldest first."""
+    slots: dict[int, str] = {}
+    for number, config in configs:
+        if number is not None and number not in slots and number <= 10_000:
+            slots[number] = config
+    top = max(slots, default=0)
+    for _, config in configs:
+        if config not in slots.values():
+            top += 1
+            slots[top] = config
+    return [slots.get(number) for number in range(1, top + 1)]
 
 
 def _lower(value: object) -> str:

@@ -28,7 +28,9 @@ Where promptshelf keeps a prompt in Statsig, and why there (README, "Vendor back
   serve nothing); the configs stay as history. Creating the name again starts at version 1 with new
   config ids (the generation is part of the id).
 - A prompt written in Statsig's console has no ``promptshelf`` parameter: its versions are the Live and
-  Candidate configs, oldest first (drafts are not in the store, so they cannot be seen on these routes).
+  Candidate configs, numbered as the console names them (``Version 3`` is version 3, as in the SDK's
+  fixture), else oldest first after those. Drafts are in no store, so published routes cannot read them:
+  their numbers are gaps (``None``), answered as such.
 """
 
 from __future__ import annotations
@@ -78,11 +80,11 @@ class PromptIndex:
 
     name: str
     description: str
-    versions: list[str]
-    """Dynamic config ids, oldest first."""
+    versions: list[str | None]
+    """Dynamic config ids, oldest first; ``None`` for a console draft that cannot be read."""
     labels: dict[str, int] = field(default_factory=dict)
     """Labels other than ``production`` and the Candidates."""
-    archived: list[list[str]] = field(default_factory=list)
+    archived: list[list[str | None]] = field(default_factory=list)
     ai_config_id: str | None = None
     live: str | None = None
     live_source: str | None = None
@@ -100,7 +102,14 @@ class PromptIndex:
                 f"prompt {self.name!r} has no version {number} (versions 1 to {len(self.versions)})",
                 version=number,
             )
-        return self.versions[number - 1]
+        found = self.versions[number - 1]
+        if found is None:
+            raise NotFoundError(
+                f"version {number} of {self.name!r} is neither Live nor a Candidate in Statsig's console, "
+                "and Statsig's published API cannot read such a version (promote it in the console)",
+                version=number,
+            )
+        return found
 
     def label_map(self) -> dict[str, int]:
         found = {label: at for label, at in self.labels.items() if 1 <= at <= len(self.versions)}
@@ -165,9 +174,11 @@ def index_of(store: JsonDict) -> PromptIndex:
         if key == INDEX_PARAMETER and static and isinstance(param.get("value"), dict):
             value = param["value"]
             found_index = True
-            index.versions = [str(v) for v in value.get("versions") or []]
+            index.versions = [None if v is None else str(v) for v in value.get("versions") or []]
             index.labels = {str(k): int(v) for k, v in (value.get("labels") or {}).items()}
-            index.archived = [[str(v) for v in gen] for gen in value.get("archived") or []]
+            index.archived = [
+                [None if v is None else str(v) for v in gen] for gen in value.get("archived") or []
+            ]
             index.ai_config_id = value.get("aiConfigId") or None
         elif key == LIVE_PARAMETER:
             if static:
@@ -181,6 +192,16 @@ def index_of(store: JsonDict) -> PromptIndex:
             index.others.append(param)
     index.managed = found_index
     return index
+
+
+def console_number(config: JsonDict) -> int | None:
+    """``n`` for a config whose value is named ``Version n``, as Statsig's console names versions."""
+    value = config.get("defaultValue")
+    name = value.get("name") if isinstance(value, dict) else None
+    words = name.split() if isinstance(name, str) else []
+    if len(words) == 2 and words[0].lower() == "version" and words[1].isascii() and words[1].isdigit():
+        return int(words[1]) or None
+    return None
 
 
 def _ref_target(param: JsonDict) -> str:
