@@ -783,22 +783,17 @@ async def test_a_burst_of_300_writes_slows_down_under_429s_and_none_fails(
 
 
 @pytest.mark.anyio
-async def test_the_mutation_limiter_keeps_a_burst_under_statsigs_burst_protection(
-    base_url: str, fake: FakeStatsig, clock: VirtualClock
+async def test_a_bulk_copy_with_the_default_limits_stays_inside_statsigs_quota_and_burst_protection(
+    base_url: str, fake: FakeStatsig, clock: VirtualClock, store: StatsigStore
 ) -> None:
-    fake.quota = None
-    store = open_store(
-        base_url,
-        fake,
-        clock,
-        attempt_budget=MultiWindowLimiter(((100_000, 900.0),), clock=clock, sleep=clock.sleep),
-    )
-    try:
-        await _burst(store, prompts=5, versions_each=30)
-    finally:
-        await store.aclose()
+    # 305 writes (about 925 mutations and 1,550 attempts): more than the mutation tier allows in one
+    # 15-minute window, so the client must spread them; the fake enforces Statsig's defaults.
+    await _burst(store, prompts=5, versions_each=60)
+
     assert fake.throttled == 0
-    assert clock.now >= 10.0  # 5 x 31 versions is more than 90 mutations: the limiter spaced them
+    refused = [(r.method, r.path) for r in fake.requests if r.status >= 400]
+    assert sorted(refused) == [("GET", f"/console/v1/param_stores/prompt:burst-{i}") for i in range(5)]
+    assert clock.now >= 900.0  # the writes were spread past one 15-minute window
 
 
 @pytest.mark.anyio

@@ -78,9 +78,10 @@ from promptshelf.settings import Settings
 T = TypeVar("T")
 R = TypeVar("R")
 
-MUTATION_TIERS = ((90, 10.0), (1200, 900.0))
+MUTATION_TIERS = ((90, 10.0), (900, 900.0))
 """Mutations: under Statsig's burst protection (about 100 per 10 s, statsig-io/docs
-``console-api/introduction.mdx`` @ 19d11656) and leaving room in the 15-minute quota for reads and retries."""
+``console-api/introduction.mdx`` @ 19d11656), and few enough per 15 minutes that the reads each write
+needs (a publish is 3 mutations and 2 reads) stay inside the attempt budget below."""
 ATTEMPT_BUDGET = ((1700, 900.0),)
 """Every attempt: Statsig's default quota is about 1,800 attempts per 15 minutes per project and rejected
 attempts count (docs.statsig.com/console-api, quoted in the audit, S5); the margin is for other clients."""
