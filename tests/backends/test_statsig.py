@@ -185,6 +185,19 @@ async def test_promptshelf_metadata_survives_the_round_trip(store: StatsigStore,
 
 
 @pytest.mark.anyio
+async def test_a_name_with_dots_round_trips_through_statsigs_paths(
+    store: StatsigStore, fake: FakeStatsig
+) -> None:
+    await store.create_prompt("support.reply-v2.1", PromptMeta(), chat("hi", labels=["production"]))
+    await store.publish_version("support.reply-v2.1", 1, chat("hello"))
+
+    assert (await store.get_version("support.reply-v2.1", label="production")).version == 1
+    assert "prompt:support.reply-v2.1" in fake.param_stores
+    (config_id, _) = fake.dynamic_configs
+    assert config_id.startswith("promptshelf.support.reply-v2.1.")
+
+
+@pytest.mark.anyio
 async def test_new_tags_and_description_on_publish_are_kept(store: StatsigStore, fake: FakeStatsig) -> None:
     await store.create_prompt("tagged", PromptMeta(description="old", tags=["a"]), chat())
     await store.publish_version("tagged", 1, chat("v2"), PromptMeta(description="new", tags=["b", "c"]))
