@@ -13,7 +13,12 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from promptshelf.backends.vendor_http import SlidingWindowLimiter, VendorHttp, parse_retry_after
+from promptshelf.backends.vendor_http import (
+    MultiWindowLimiter,
+    SlidingWindowLimiter,
+    VendorHttp,
+    parse_retry_after,
+)
 from promptshelf.errors import UnavailableError
 
 SECRET = "phx_secret_key_under_test"
@@ -47,11 +52,10 @@ def client(
         transport=httpx.MockTransport(handler),
         backoff_base=0.1,
         max_backoff=5.0,
-        max_retries=3,
         jitter=False,
         sleep=recorder.sleep,
         clock=recorder.clock,
-        **options,  # type: ignore[arg-type]
+        **{"max_retries": 3, **options},  # type: ignore[arg-type]
     )
 
 
@@ -163,6 +167,42 @@ async def test_a_429_pauses_the_next_requests_too() -> None:
     # The pause was already served by the first request's own wait: nothing more to wait.
     await http.request("GET", "b/")
     assert recorder.sleeps == [1.0]
+    await http.aclose()
+
+
+async def test_a_429_pauses_later_requests_even_when_its_own_request_gave_up() -> None:
+    recorder = Recorder()
+    handler, seen = scripted(429, 200, headers={"Retry-After": "3"})
+    http = client(handler, recorder, max_retries=0)
+    with pytest.raises(UnavailableError, match="retries ran out"):
+        await http.request("GET", "a/")
+    assert recorder.sleeps == []
+    await http.request("GET", "b/")  # sent only once the vendor's pause is over
+    assert recorder.sleeps == [3.0] and len(seen) == 2
+    await http.aclose()
+
+
+async def test_a_multi_window_limiter_waits_for_every_window() -> None:
+    recorder = Recorder()
+    limiter = MultiWindowLimiter(((2, 10.0), (3, 100.0)), clock=recorder.clock, sleep=recorder.sleep)
+    for _ in range(5):
+        await limiter.acquire()
+    # The third waits out the 10 s window; the fourth the 100 s one (three sent since 1000).
+    assert recorder.sleeps == [10.0, 90.0]
+    assert limiter.delay() == 10.0  # two sent at 1100 fill the 10 s window again
+
+
+async def test_the_attempt_budget_counts_retries_and_stops_before_sending_past_it() -> None:
+    recorder = Recorder()
+    budget = MultiWindowLimiter(((2, 60.0),), clock=recorder.clock, sleep=recorder.sleep)
+    handler, seen = scripted(429, headers={"Retry-After": "1"})
+    http = client(handler, recorder, attempt_budget=budget)
+    with pytest.raises(UnavailableError, match="request quota is spent") as caught:
+        await http.request("POST", "m/")
+    # Two attempts fit the budget; the third would have waited 58 s, more than this client waits.
+    assert len(seen) == 2 and recorder.sleeps == [1.0, 1.0]
+    assert caught.value.details["retry_after"] == pytest.approx(58.0)
+    assert caught.value.details["may_have_been_applied"] is False
     await http.aclose()
 
 

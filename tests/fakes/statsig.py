@@ -1,16 +1,33 @@
-"""A fake Statsig Console API for prompts ("AI configs"), faithful to /work/shared/vendor-apis.md.
+"""A fake Statsig Console API that serves only operations of Statsig's published spec.
 
-It is deliberately no kinder than the real service: prompt ids are opaque (not the name), create prompt
-answers 200 but create version 201, errors are ``{status, message}``, page URLs come without a scheme,
-unset version fields come back as ``null``, unknown body fields are rejected, and mutations are throttled
-(about 100 per 10 s and 900 per 15 min, both configurable so tests can hit real 429s in seconds).
-429s carry no ``Retry-After`` unless asked: the client must back off on its own.
+The spec is ``statsig-io/docs`` ``console-api/capiopenapi.json`` @ 19d11656a29bfa57944825e2b44dfbb5a1774611;
+the operations promptshelf uses are kept, unchanged, in ``tests/contracts/statsig/console-api-subset.json``
+and this fake serves exactly those (``StatsigContract.operation``); anything else, the unpublished version
+list/read/PATCH/DELETE and prompt DELETE included, answers 404. Every request it receives and every answer
+it gives is checked against that contract; what does not conform lands in ``violations`` (and a request
+body that does not conform is answered 400, as Statsig validates its DTOs). ``run_fake_statsig`` fails
+the block if anything was recorded there.
 
-Fault switches (all safe to flip from the test thread while the server runs in its own thread):
-``latency`` (seconds added to every request), ``fail_next(n, status)`` (5xx), ``drop_next(n)`` (the
-connection is cut mid-response), ``throttle_next(n)`` (forced 429) and ``down`` (every request 503).
+Behaviour the spec states: status codes (create prompt 200, create version 201 with the request's own
+shape as ``data``, create dynamic config 201, param stores 200), the shapes, ``{status, message}`` errors,
+page/limit pagination with scheme-less page URLs. Behaviour inferred, not published: names are unique
+(AI configs, param stores, dynamic configs: a taken one answers 400), a dynamic config created with an
+``id`` is read back by it, a parameter store update replaces its parameters, ``GET /prompts/{id}``
+answers by id only.
 
-``run_fake_statsig(fake)`` serves it with uvicorn on 127.0.0.1 on a free port in a background thread.
+Quota (docs.statsig.com/console-api, quoted in the audit, S5): ``quota`` attempts per window (default about
+1,800 per 15 minutes), every attempt counted, rejected ones too; plus burst protection on mutations
+(``burst``, default 100 per 10 s as the spec's introduction says). Time is ``clock`` (injectable: the
+tests use a virtual clock, not wall time). 429s carry ``Retry-After`` only when ``retry_after`` is set
+(a number of seconds, or ``"auto"``: until a slot frees); Statsig does not promise it.
+
+Fault switches (safe to flip from the test thread): ``latency``, ``fail_next(n, status, where=...)``,
+``drop_next(n)`` (handled, then the connection is cut), ``throttle_next(n)``, ``down``.
+
+``console_*`` methods write what Statsig's console makes for a prompt, as the AI SDK's test fixture shows
+it (statsig-io/statsig-ai-node @ c3ae2b280e5b82bdfe247c8dffab64262862af4c
+``src/__tests__/shared/eval_proj_dcs.json``: parameter store ``prompt:{name}`` with ``live`` and
+``candidates``, one dynamic config ``prompt:{versionId}`` per version): prompts "written in Statsig".
 """
 
 from __future__ import annotations
@@ -22,44 +39,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.serving import serve_in_thread
+from tests.fakes.statsig_contract import Operation, StatsigContract
 
-PREFIX = "/console/v1/prompts"
-NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ")
-VERSION_TYPES = ("Live", "Candidate", "Draft", "Archive")
-NUMBER_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
-STRING_FIELDS = ("model", "provider", "eval_model", "description")
-HEADER_FIELDS = ("workflow_headers", "auth_workflow_headers")
-VERSION_FIELDS = (
-    "name",
-    "id",
-    "prompts",
-    *NUMBER_FIELDS,
-    *STRING_FIELDS,
-    "workflow_body",
-    *HEADER_FIELDS,
-)
-PROMPT_CREATE_FIELDS = ("name", "description", "tags", "targetApps", "team", "teamID")
-PROMPT_PATCH_FIELDS = ("description", "targetApps", "team", "teamID")
 NOT_FOUND = "Not Found. The requested resource could not be found."
+INVALID = "Invalid request. Please check the request input and try again."
+BAD_KEY = "This endpoint only accepts an active CONSOLE key, but an invalid key was sent."
 DROP = -1
 """A fault "status" meaning: cut the connection."""
-BAD_KEY = "This endpoint only accepts an active CONSOLE key, but an invalid key was sent."
+_CONTRACT = StatsigContract()
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -68,48 +72,53 @@ class RecordedRequest:
     path: str
     query: str
     headers: dict[str, str]
+    body: Any = None
     status: int = 0
 
 
 @dataclass
 class FakeStatsig:
     api_key: str = "console-fake-key-0123456789"
-    mutation_limits: tuple[tuple[int, float], ...] = ((100, 10.0), (900, 900.0))
-    """(how many mutations, per how many seconds) per project; every tier applies."""
-    retry_after: float | None = None
-    """When set, 429s carry ``Retry-After`` with this many seconds (the real API does not promise it)."""
+    quota: tuple[int, float] | None = (1800, 900.0)
+    """(attempts, per seconds): every request counts, rejected ones too."""
+    burst: tuple[int, float] | None = (100, 10.0)
+    """(mutations, per seconds): burst protection."""
+    retry_after: float | Literal["auto"] | None = None
     latency: float = 0.0
     down: bool = False
     clock: Callable[[], float] = time.monotonic
 
-    prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ai_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ai_config_versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    param_stores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dynamic_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
     throttled: int = 0
     _faults: deque[tuple[str | None, int]] = field(default_factory=deque)
+    _attempts: deque[float] = field(default_factory=deque)
     _mutations: deque[float] = field(default_factory=deque)
-    _counters: dict[str, int] = field(default_factory=dict)
+    _console_versions: dict[str, list[str]] = field(default_factory=dict)
+    _last_ms: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- fault switches ------------------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, status: int = 503, *, method: str | None = None) -> None:
-        """The next ``count`` requests (of ``method``, if given) answer ``status``."""
+    def fail_next(self, count: int = 1, status: int = 503, *, where: str | None = None) -> None:
+        """The next ``count`` requests whose ``"METHOD path"`` contains ``where`` (any) answer ``status``."""
         with self._lock:
-            self._faults.extend([(method, status)] * count)
+            self._faults.extend([(where, status)] * count)
 
-    def drop_next(self, count: int = 1, *, method: str | None = None) -> None:
-        """The next ``count`` requests (of ``method``, if given) are handled, then cut mid-response."""
-        self.fail_next(count, DROP, method=method)
+    def drop_next(self, count: int = 1, *, where: str | None = None) -> None:
+        self.fail_next(count, DROP, where=where)
 
-    def throttle_next(self, count: int = 1, *, method: str | None = None) -> None:
-        """The next ``count`` requests (of ``method``, if given) answer 429, whatever the rate."""
-        self.fail_next(count, 429, method=method)
+    def throttle_next(self, count: int = 1, *, where: str | None = None) -> None:
+        self.fail_next(count, 429, where=where)
 
-    def _take_fault(self, method: str) -> int | None:
+    def _take_fault(self, what: str) -> int | None:
         with self._lock:
             for index, (wanted, status) in enumerate(self._faults):
-                if wanted is None or wanted == method:
+                if wanted is None or wanted in what:
                     del self._faults[index]
                     return status
         return None
@@ -123,6 +132,7 @@ class FakeStatsig:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
+        raw = await request.body()
         record = RecordedRequest(
             request.method,
             request.url.path,
@@ -133,116 +143,126 @@ class FakeStatsig:
             self.requests.append(record)
         if self.latency:
             await asyncio.sleep(self.latency)
-        fault = self._take_fault(request.method)
-        response = await self._respond(request, None if fault == DROP else fault)
-        record.status = response.status_code
+        fault = self._take_fault(f"{request.method} {request.url.path}")
+        op = _CONTRACT.operation(request.method, request.url.path)
+        status, payload, headers = self._respond(request, op, raw, record, None if fault == DROP else fault)
+        record.status = status
+        if op is not None:
+            problems = _CONTRACT.check_response(op, status, payload)
+            with self._lock:
+                self.violations.extend(problems)
         if fault == DROP:
-            # The request was handled (a mutation took effect) but the answer never arrives: the
-            # connection is cut after part of the body, the worst case for a client.
+            # The request was handled (a mutation took effect) but the answer never arrives.
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
             )
             await send({"type": "http.response.body", "body": b'{"mess', "more_body": True})
             raise ConnectionAbortedError("fake Statsig dropped the connection")
+        response: Response = JSONResponse(payload, status_code=status, headers=headers)
         await response(scope, receive, send)
 
-    async def _respond(self, request: Request, fault: int | None) -> Response:
+    def _respond(
+        self, request: Request, op: Operation | None, raw: bytes, record: RecordedRequest, fault: int | None
+    ) -> tuple[int, Any, dict[str, str]]:
         try:
-            # Read the body before taking the lock: the lock must never be held across an await.
-            body = await _json_body(request) if request.method in ("POST", "PATCH") else None
+            body = _parse(raw)
+            record.body = body
             with self._lock:
+                self._admit(request.method)
                 self._check_faults(fault)
                 if request.headers.get("statsig-api-key") != self.api_key:
                     raise _ApiError(401, BAD_KEY)
-                if request.method != "GET":
-                    self._admit_mutation()
-                status, payload = self._route(request, body)
-            return JSONResponse(payload, status_code=status)
+                if op is None:
+                    raise _ApiError(404, NOT_FOUND)
+                problems = _CONTRACT.check_request(op, dict(request.query_params), body)
+                if problems:
+                    self.violations.extend(problems)
+                    raise _ApiError(400, f"{INVALID} {problems[0]}")
+                status, payload = self._route(request, op, body)
+            return status, payload, {}
         except _ApiError as exc:
-            headers = {}
-            if exc.status == 429 and self.retry_after is not None:
-                headers["Retry-After"] = str(self.retry_after)
-            return JSONResponse({"status": exc.status, "message": exc.message}, exc.status, headers=headers)
+            headers = {"Retry-After": f"{exc.retry_after:g}"} if exc.retry_after is not None else {}
+            return exc.status, {"status": exc.status, "message": exc.message}, headers
+
+    def _admit(self, method: str) -> None:
+        """Count this attempt; 429 when the quota or (for a mutation) the burst limit is reached."""
+        now = self.clock()
+        tiers: list[tuple[deque[float], tuple[int, float] | None]] = [(self._attempts, self.quota)]
+        if method != "GET":
+            tiers.append((self._mutations, self.burst))
+        refusal: float | None = None
+        for sent, limit in tiers:
+            if limit is None:
+                continue
+            count, window = limit
+            while sent and sent[0] <= now - window:
+                sent.popleft()
+            if len(sent) >= count:
+                wait = sent[len(sent) - count] + window - now
+                refusal = max(refusal or 0.0, wait)
+            sent.append(now)  # rejected attempts count too
+        if refusal is not None:
+            self.throttled += 1
+            after = refusal if self.retry_after == "auto" else self.retry_after
+            raise _ApiError(429, "Too Many Requests. Please slow down.", retry_after=after)
 
     def _check_faults(self, fault: int | None) -> None:
         if self.down:
             raise _ApiError(503, "Service Unavailable")
         if fault == 429:
             self.throttled += 1
-            raise _ApiError(429, "Too Many Requests. Please slow down.")
+            after = self.retry_after if isinstance(self.retry_after, float | int) else None
+            raise _ApiError(429, "Too Many Requests. Please slow down.", retry_after=after)
         if fault is not None:
             raise _ApiError(fault, "Internal Server Error")
 
-    def _admit_mutation(self) -> None:
-        now = self.clock()
-        longest = max(window for _, window in self.mutation_limits)
-        while self._mutations and self._mutations[0] <= now - longest:
-            self._mutations.popleft()
-        for limit, window in self.mutation_limits:
-            if sum(1 for t in self._mutations if t > now - window) >= limit:
-                self.throttled += 1
-                raise _ApiError(429, "Too Many Requests. Mutation rate limit reached, please slow down.")
-        self._mutations.append(now)
-
     # -- routing -------------------------------------------------------------------------------------
 
-    def _route(self, request: Request, body: dict[str, Any] | None) -> tuple[int, Any]:
-        path = request.url.path
-        if not path.startswith(PREFIX):
-            raise _ApiError(404, NOT_FOUND)
-        parts = [p for p in path[len(PREFIX) :].split("/") if p]
-        method = request.method
-        if not parts:
-            if method == "GET":
-                return 200, self._page(request, sorted(self.prompts.values(), key=lambda p: p["createdTime"]))
-            if method == "POST":
-                return 200, {
-                    "message": "AI Config created successfully.",
-                    "data": self._create_prompt(body or {}),
-                }
-        elif len(parts) == 1:
-            prompt = self._prompt(parts[0])
-            if method == "GET":
-                return 200, {"message": "AI Config read successfully.", "data": prompt}
-            if method == "PATCH":
-                return 200, {
-                    "message": "AI Config updated successfully.",
-                    "data": self._patch_prompt(prompt, body),
-                }
-            if method == "DELETE":
-                del self.prompts[prompt["id"]]
-                self.versions.pop(prompt["id"], None)
-                return 200, {"message": "AI Config deleted successfully."}
-        elif len(parts) == 2 and parts[1] == "versions":
-            prompt = self._prompt(parts[0])
-            versions = self.versions[prompt["id"]]
-            if method == "GET":
-                newest_first = sorted(versions, key=lambda v: v["version"], reverse=True)
-                return 200, self._page(request, newest_first)
-            if method == "POST":
-                created = self._create_version(prompt, body or {})
-                return 201, {"message": "Prompt version created successfully.", "data": created}
-        elif len(parts) == 3 and parts[1] == "versions":
-            prompt = self._prompt(parts[0])
-            version = self._version(prompt, parts[2])
-            if method == "GET":
-                return 200, {"message": "Prompt version read successfully.", "data": version}
-            if method == "PATCH":
-                patched = self._patch_version(prompt, version, body or {})
-                return 200, {"message": "Prompt version updated successfully.", "data": patched}
-            if method == "DELETE":
-                if version["type"] == "Live":
-                    raise _ApiError(400, "Invalid request. A Live version cannot be deleted.")
-                self.versions[prompt["id"]].remove(version)
-                self._touch(prompt)
-                return 200, {"message": "Prompt version deleted successfully."}
-        raise _ApiError(404, NOT_FOUND)
+    def _route(self, request: Request, op: Operation, body: Any) -> tuple[int, Any]:
+        key = (op.method, op.template)
+        param = next(iter(op.params.values()), "")
+        if key == ("GET", "/console/v1/prompts"):
+            return 200, self._page(request, list(self.ai_configs.values()))
+        if key == ("POST", "/console/v1/prompts"):
+            return 200, {"message": "Prompt created successfully.", "data": self._create_ai_config(body)}
+        if key == ("GET", "/console/v1/prompts/{id}"):
+            return 200, {"message": "Prompt read successfully.", "data": self._ai_config(param)}
+        if key == ("PATCH", "/console/v1/prompts/{id}"):
+            config = self._ai_config(param)
+            config.update(body)
+            self._touch(config)
+            return 200, {"message": "Prompt updated successfully.", "data": config}
+        if key == ("POST", "/console/v1/prompts/{id}/versions"):
+            self._ai_config(param)
+            self.ai_config_versions.setdefault(param, []).append(dict(body))
+            # AIConfigVersionCreateDto: the answer is the request's own shape.
+            return 201, {"message": "Prompt version created successfully.", "data": dict(body)}
+        if key == ("GET", "/console/v1/param_stores"):
+            return 200, self._page(request, list(self.param_stores.values()))
+        if key == ("POST", "/console/v1/param_stores"):
+            return 200, {"message": "Param Store created successfully.", "data": self._create_store(body)}
+        if key == ("GET", "/console/v1/param_stores/{name}"):
+            return 200, {"message": "Param Store read successfully.", "data": self._store(param)}
+        if key == ("POST", "/console/v1/param_stores/{name}"):
+            store = self._store(param)
+            store.update({k: v for k, v in body.items() if k in ("description", "parameters")})
+            store["lastModifierID"] = "console-api"
+            return 200, {"message": "Param Store updated successfully.", "data": store}
+        if key == ("POST", "/console/v1/dynamic_configs"):
+            return 201, {"message": "Dynamic Config created successfully.", "data": self._create_config(body)}
+        if key == ("GET", "/console/v1/dynamic_configs/{id}"):
+            return 200, {"message": "Dynamic Config read successfully.", "data": self._config(param)}
+        if key == ("DELETE", "/console/v1/dynamic_configs/{id}"):
+            self._config(param)
+            del self.dynamic_configs[param]
+            return 200, {"message": "Dynamic Config deleted successfully."}
+        raise _ApiError(404, NOT_FOUND)  # in the contract, but not an operation promptshelf needs
 
     def _page(self, request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
         limit = _int_param(request, "limit", 100)
         page = _int_param(request, "page", 1)
         if not 1 <= limit <= 100 or page < 1:
-            raise _ApiError(400, "Invalid request. limit must be 1 to 100 and page at least 1.")
+            raise _ApiError(400, f"{INVALID} limit must be 1 to 100 and page at least 1.")
         start = (page - 1) * limit
         host = request.headers.get("host", "statsigapi.net")
 
@@ -262,193 +282,148 @@ class FakeStatsig:
             },
         }
 
-    # -- prompts -------------------------------------------------------------------------------------
+    # -- objects -------------------------------------------------------------------------------------
 
-    def _prompt(self, key: str) -> dict[str, Any]:
-        if key in self.prompts:
-            return self.prompts[key]
-        for prompt in self.prompts.values():
-            if prompt["name"] == key:
-                return prompt
-        raise _ApiError(404, NOT_FOUND)
+    def _now_ms(self) -> int:
+        # Strictly increasing, so creation order is always readable from createdTime.
+        self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
+        return self._last_ms
 
-    def _create_prompt(self, body: dict[str, Any]) -> dict[str, Any]:
-        _only(body, PROMPT_CREATE_FIELDS)
-        name = body.get("name")
-        _check_name(name, "name")
-        if any(p["name"].lower() == str(name).lower() for p in self.prompts.values()):
-            raise _ApiError(400, f"Invalid request. An AI Config named {name} already exists.")
-        description = body.get("description", "")
-        _check_description(description)
-        tags = body.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise _ApiError(400, "Invalid request. tags must be an array of strings.")
-        now = _epoch_ms()
-        prompt_id = secrets.token_urlsafe(12)
-        prompt = {
-            "id": prompt_id,
-            "name": name,
-            "description": description,
-            "tags": tags,
-            "targetApps": body.get("targetApps", []),
-            "team": body.get("team"),
-            "teamID": body.get("teamID"),
-            "creatorID": "fake-user",
-            "creatorName": "Fake User",
-            "creatorEmail": "fake@example.com",
+    def _touch(self, obj: dict[str, Any]) -> None:
+        obj["lastModifiedTime"] = self._now_ms()
+
+    def _create_ai_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        if any(c["name"] == body["name"] for c in self.ai_configs.values()):
+            raise _ApiError(400, f"{INVALID} A prompt named {body['name']} already exists.")
+        now = self._now_ms()
+        config = {
+            "id": secrets.token_urlsafe(16),
+            "name": body["name"],
+            "description": body.get("description", ""),
+            "tags": list(body.get("tags", [])),
+            "targetApps": [],
             "createdTime": now,
+            "creatorName": "Console API",
             "lastModifiedTime": now,
-            "lastModifierID": "fake-user",
-            "lastModifierName": "Fake User",
-            "lastModifierEmail": "fake@example.com",
-            "version": 1,
+            "lastModifierID": None,
+            "lastModifierEmail": None,
+            "lastModifierName": "Console API",
         }
-        self.prompts[prompt_id] = prompt
-        self.versions[prompt_id] = []
-        return prompt
+        self.ai_configs[config["id"]] = config
+        return config
 
-    def _patch_prompt(self, prompt: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
-        body = body or {}
-        _only(body, PROMPT_PATCH_FIELDS)
-        if "description" in body:
-            _check_description(body["description"])
-        prompt.update(body)
-        self._touch(prompt)
-        return prompt
+    def _ai_config(self, key: str) -> dict[str, Any]:
+        if key not in self.ai_configs:
+            raise _ApiError(404, NOT_FOUND)
+        return self.ai_configs[key]
 
-    def _touch(self, prompt: dict[str, Any]) -> None:
-        prompt["lastModifiedTime"] = _epoch_ms()
-        prompt["version"] += 1
+    def _create_store(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body["name"] in self.param_stores:
+            raise _ApiError(400, f"{INVALID} A param store named {body['name']} already exists.")
+        store = {
+            "id": secrets.token_urlsafe(16),
+            "name": body["name"],
+            "displayName": body["displayName"],
+            "description": body["description"],
+            "createdTime": self._now_ms(),
+            "creatorID": "console-api",
+            "lastModifierID": "console-api",
+            "parameters": [],
+        }
+        self.param_stores[body["name"]] = store
+        return store
 
-    # -- versions ------------------------------------------------------------------------------------
+    def _store(self, name: str) -> dict[str, Any]:
+        if name not in self.param_stores:
+            raise _ApiError(404, NOT_FOUND)
+        return self.param_stores[name]
 
-    def _version(self, prompt: dict[str, Any], key: str) -> dict[str, Any]:
-        for version in self.versions[prompt["id"]]:
-            if version["id"] == key:
-                return version
-        raise _ApiError(404, NOT_FOUND)
+    def _create_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        config_id = body.get("id") or body["name"]
+        if config_id in self.dynamic_configs:
+            raise _ApiError(400, f"{INVALID} A dynamic config named {config_id} already exists.")
+        now = self._now_ms()
+        config = {
+            "id": config_id,
+            "name": body["name"],
+            "description": body.get("description", ""),
+            "idType": body.get("idType", "userID"),
+            "isEnabled": body.get("isEnabled", True),
+            "rules": body.get("rules", []),
+            "defaultValue": body.get("defaultValue", {}),
+            "tags": body.get("tags", []),
+            "createdTime": now,
+            "creatorName": "Console API",
+            "lastModifiedTime": now,
+            "lastModifierID": None,
+            "lastModifierEmail": None,
+            "lastModifierName": "Console API",
+        }
+        self.dynamic_configs[config_id] = config
+        return config
 
-    def _create_version(self, prompt: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        _only(body, VERSION_FIELDS)
-        _check_name(body.get("name"), "name")
-        _check_version_fields(body)
-        versions = self.versions[prompt["id"]]
-        version_id = body.get("id")
-        if version_id is None:
-            version_id = secrets.token_urlsafe(9)
-        else:
-            _check_name(version_id, "id", spaces=False)
-            if any(v["id"] == version_id for v in versions):
-                raise _ApiError(400, f"Invalid request. A version with id {version_id} already exists.")
-        counter = self._counters.get(prompt["id"], 0) + 1
-        self._counters[prompt["id"]] = counter
-        now = _epoch_ms()
-        version: dict[str, Any] = dict.fromkeys(VERSION_FIELDS)
-        version.update(body)
-        version.update(id=version_id, type="Draft", version=counter, createdTime=now, lastModifiedTime=now)
-        versions.append(version)
-        self._touch(prompt)
-        return version
+    def _config(self, key: str) -> dict[str, Any]:
+        if key not in self.dynamic_configs:
+            raise _ApiError(404, NOT_FOUND)
+        return self.dynamic_configs[key]
 
-    def _patch_version(
-        self, prompt: dict[str, Any], version: dict[str, Any], body: dict[str, Any]
-    ) -> dict[str, Any]:
-        _only(body, (*VERSION_FIELDS, "type"))
-        if "id" in body and body["id"] != version["id"]:
-            raise _ApiError(400, "Invalid request. A version id cannot be changed.")
-        if "name" in body:
-            _check_name(body["name"], "name")
-        _check_version_fields(body)
-        new_type = body.get("type")
-        if new_type is not None and new_type not in VERSION_TYPES:
-            raise _ApiError(400, f"Invalid request. type must be one of {', '.join(VERSION_TYPES)}.")
-        if new_type == "Live":
-            # One version is served: promoting another demotes the one that was Live.
-            for other in self.versions[prompt["id"]]:
-                if other is not version and other["type"] == "Live":
-                    other["type"] = "Draft"
-                    other["lastModifiedTime"] = _epoch_ms()
-        version.update(body)
-        version["lastModifiedTime"] = _epoch_ms()
-        self._touch(prompt)
-        return version
+    # -- what Statsig's console makes (test setup; not a route) ---------------------------------------
 
+    def console_create_prompt(
+        self, name: str, *, description: str, prompts: list[dict[str, str]], model: str | None = None
+    ) -> None:
+        """An AI config written in Statsig's console: its first version Live."""
+        with self._lock:
+            ai = self._create_ai_config({"name": name, "description": description})
+            store = self._create_store({"name": f"prompt:{name}", "displayName": name, "description": ""})
+            config = self._console_version(ai, prompts, model, "Live")
+            store["parameters"] = [
+                {"name": "live", "ref_type": "static", "param_type": "string", "value": config},
+                {"name": "candidates", "ref_type": "static", "param_type": "array", "value": []},
+            ]
 
-# -- validation helpers (the rules of vendor-apis.md) ---------------------------------------------------
+    def console_publish(self, name: str, prompts: list[dict[str, str]]) -> None:
+        """A new version written in Statsig's console, served as a Candidate."""
+        with self._lock:
+            (ai,) = [c for c in self.ai_configs.values() if c["name"] == name]
+            config = self._console_version(ai, prompts, None, "Candidate")
+            self._parameter(name, "candidates")["value"].append(config)
 
+    def console_promote(self, name: str, number: int) -> None:
+        """Make the console's ``number``-th version (1 = oldest) Live, as Statsig's console does."""
+        with self._lock:
+            config = self._console_versions[name][number - 1]
+            live = self._parameter(name, "live")
+            candidates = self._parameter(name, "candidates")
+            candidates["value"] = [c for c in candidates["value"] if c != config]
+            live["value"] = config
 
-def _only(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise _ApiError(400, f"Invalid request. Unknown field(s): {', '.join(unknown)}.")
+    def _parameter(self, name: str, parameter: str) -> dict[str, Any]:
+        (found,) = [p for p in self.param_stores[f"prompt:{name}"]["parameters"] if p["name"] == parameter]
+        return found
 
-
-def _check_name(value: object, what: str, *, spaces: bool = True) -> None:
-    allowed = NAME_CHARS if spaces else NAME_CHARS - {" "}
-    if not isinstance(value, str) or not 3 <= len(value) <= 100 or not set(value) <= allowed:
-        raise _ApiError(
-            400, f"Invalid request. {what} must be 3 to 100 characters of letters, digits, _ - . and spaces."
+    def _console_version(
+        self, ai: dict[str, Any], prompts: list[dict[str, str]], model: str | None, kind: str
+    ) -> str:
+        versions = self._console_versions.setdefault(ai["name"], [])
+        version_id = secrets.token_urlsafe(16)
+        body = {"name": f"Version {len(versions) + 1}", "prompts": prompts}
+        self.ai_config_versions.setdefault(ai["id"], []).append(body)
+        value = {**body, "type": kind, "aiConfigName": ai["name"], **({"model": model} if model else {})}
+        config = self._create_config(
+            {"id": f"prompt:{version_id}", "name": body["name"], "defaultValue": value}
         )
+        versions.append(config["id"])
+        return str(config["id"])
 
 
-def _check_description(value: object) -> None:
-    if not isinstance(value, str) or len(value) > 1000:
-        raise _ApiError(400, "Invalid request. description must be a string of at most 1000 characters.")
-
-
-def _check_version_fields(body: dict[str, Any]) -> None:
-    for key in NUMBER_FIELDS:
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise _ApiError(400, f"Invalid request. {key} must be a number.")
-    for key in STRING_FIELDS:
-        value = body.get(key)
-        if value is not None and not isinstance(value, str):
-            raise _ApiError(400, f"Invalid request. {key} must be a string.")
-    if len(body.get("description") or "") > 1000:
-        raise _ApiError(400, "Invalid request. description must be at most 1000 characters.")
-    prompts = body.get("prompts")
-    if prompts is not None and not (
-        isinstance(prompts, list)
-        and all(
-            isinstance(m, dict)
-            and set(m) == {"role", "content"}
-            and m["role"] in ("system", "user", "assistant")
-            and isinstance(m["content"], str)
-            for m in prompts
-        )
-    ):
-        raise _ApiError(400, "Invalid request. prompts must be [{role: system|user|assistant, content}].")
-    workflow = body.get("workflow_body")
-    if workflow is not None and not (
-        isinstance(workflow, dict)
-        and workflow.get("type") == "JSON"
-        and isinstance(workflow.get("value"), str)
-    ):
-        raise _ApiError(400, 'Invalid request. workflow_body must be {type: "JSON", value: string}.')
-    for key in HEADER_FIELDS:
-        headers = body.get(key)
-        if headers is not None and not (
-            isinstance(headers, list)
-            and all(
-                isinstance(h, dict)
-                and set(h) == {"name", "value"}
-                and all(isinstance(x, str) for x in h.values())
-                for h in headers
-            )
-        ):
-            raise _ApiError(400, f"Invalid request. {key} must be [{{name, value}}].")
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+def _parse(raw: bytes) -> Any:
+    if not raw:
+        return None
     try:
-        body = json.loads(raw or b"{}")
+        return json.loads(raw)
     except ValueError as exc:
-        raise _ApiError(400, "Invalid request. The body is not valid JSON.") from exc
-    if not isinstance(body, dict):
-        raise _ApiError(400, "Invalid request. The body must be a JSON object.")
-    return body
+        raise _ApiError(400, f"{INVALID} The body is not valid JSON.") from exc
 
 
 def _int_param(request: Request, key: str, default: int) -> int:
@@ -458,16 +433,25 @@ def _int_param(request: Request, key: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise _ApiError(400, f"Invalid request. {key} must be an integer.") from exc
-
-
-def _epoch_ms() -> int:
-    return int(time.time() * 1000)
+        raise _ApiError(400, f"{INVALID} {key} must be an integer.") from exc
 
 
 # -- serving -------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _checked(fake: FakeStatsig, served: AbstractContextManager[str]) -> Any:
+    with served as url:
+        yield url
+    if fake.violations:
+        raise AssertionError(
+            "the fake Statsig saw requests or gave answers outside Statsig's published contract:\n"
+            + "\n".join(fake.violations[:20])
+        )
+
+
 def run_fake_statsig(fake: FakeStatsig) -> AbstractContextManager[str]:
-    """Serve ``fake`` on 127.0.0.1 (a free port) in a background thread; yields the base URL."""
-    return serve_in_thread(fake, "fake Statsig server")
+    """Serve ``fake`` on 127.0.0.1 (a free port) in a background thread; yields the base URL.
+
+    When the block ends, any contract violation recorded fails it."""
+    return _checked(fake, serve_in_thread(fake, "fake Statsig server"))

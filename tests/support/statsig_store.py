@@ -1,4 +1,8 @@
-"""A ready, empty Statsig store for the contract suite: the real client over real HTTP to the fake."""
+"""A ready, empty Statsig store for the contract suite: the real client over real HTTP to the fake.
+
+The fake serves only Statsig's published routes and checks every request and answer against the kept
+contract; leaving the block fails if anything did not conform.
+"""
 
 from __future__ import annotations
 

@@ -1,20 +1,30 @@
-"""The Statsig backend: the Store protocol over Statsig's prompt ("AI config") Console API.
+"""The Statsig backend: the Store protocol over Statsig's published Console API routes only.
 
-The mapping of promptshelf's model onto Statsig's objects is described (and done) in
-``statsig_mapping.py``.
+Where each part of a prompt lives is described (and mapped) in ``statsig_mapping.py``; the routes in
+``statsig_api.py``. In short: the parameter store ``prompt:{name}`` (what Statsig's AI SDKs read: ``live``,
+``candidates``, plus promptshelf's index) and one dynamic config per version are read and written; the
+AI config and its versions are written too, so the prompt shows in Statsig's console, but they cannot be
+read back on published routes.
 
-Optimistic concurrency (``base_version``) is read-check-write: the latest version is read, compared,
-then the new version is created. The race window is the time between that read and the create (one
-round trip). It is closed after the fact: once created, the version list is read again and if another
-writer's version got the number first, this writer deletes its own version and reports ``conflict``, so
-no update is lost and no number skipped. What remains: during that second round trip a reader may see
-the losing version, and a writer that dies between its create and its check leaves that version behind.
+Writes are ordered so that a failure leaves nothing served or listed: a version's dynamic config is
+created first (it can be deleted), then the AI config is found or created, then the parameter store is
+written (the commit point: before it, the new version is in no index), and the AI config version last.
+A failure after the config was created deletes it and writes the parameter store back as it was. What
+published routes cannot delete stays and is reused by the next attempt: an AI config created for the
+name, and an empty parameter store created for it.
+
+Optimistic concurrency: version ``n``'s config id is fixed (``config_id``), so two writers publishing on
+one ``base_version`` collide on its creation and the second gets ``conflict``. Label moves are
+read-modify-write of the parameter store, which Statsig cannot guard: of two moves at the same instant
+the last one written wins.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -25,25 +35,27 @@ from promptshelf.backends.cache import CachingStore
 from promptshelf.backends.cursors import decode_cursor, encode_cursor
 from promptshelf.backends.statsig_api import API_VERSION, JsonDict, StatsigApi
 from promptshelf.backends.statsig_mapping import (
-    CANDIDATE_LABEL,
     LIVE_LABEL,
-    StatsigPrompt,
-    addressable,
+    PromptIndex,
+    VersionWrite,
+    candidate_number,
+    check_draft_labels,
     check_label,
     check_name,
     check_prompt_description,
-    fingerprint,
+    config_id,
+    console_number,
+    index_of,
     iso,
-    join_description,
-    lower_text,
-    meta_of,
+    prompt_name_of,
     split_description,
-    statsig_order,
-    summary_of,
+    store_fingerprint,
+    store_name,
     to_version,
-    version_body,
+    version_write,
 )
-from promptshelf.backends.vendor_http import RateLimiter, SlidingWindowLimiter, VendorHttp
+from promptshelf.backends.statsig_templates import mustache_warnings
+from promptshelf.backends.vendor_http import Clock, MultiWindowLimiter, RateLimiter, Sleep, VendorHttp
 from promptshelf.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -59,15 +71,20 @@ from promptshelf.model import (
     PromptVersion,
     VersionDraft,
     VersionInfo,
+    variable_names,
 )
 from promptshelf.settings import Settings
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-MUTATIONS_PER_WINDOW = 90
-"""Statsig allows about 100 mutations per 10 s per project; the margin leaves room for other clients."""
-MUTATION_WINDOW = 10.0
+MUTATION_TIERS = ((90, 10.0), (900, 900.0))
+"""Mutations: under Statsig's burst protection (about 100 per 10 s, statsig-io/docs
+``console-api/introduction.mdx`` @ 19d11656), and few enough per 15 minutes that the reads each write
+needs (a publish is 3 mutations and 2 reads) stay inside the attempt budget below."""
+ATTEMPT_BUDGET = ((1700, 900.0),)
+"""Every attempt: Statsig's default quota is about 1,800 attempts per 15 minutes per project and rejected
+attempts count (docs.statsig.com/console-api, quoted in the audit, S5); the margin is for other clients."""
 CONCURRENT_READS = 8
 KEPT_POLL_SNAPSHOTS = 16
 
@@ -81,11 +98,14 @@ def build_statsig_store(
     settings: Settings,
     *,
     rate_limiter: RateLimiter | None = None,
+    attempt_budget: MultiWindowLimiter | None = None,
     max_retries: int = 4,
-    backoff_base: float = 0.2,
+    backoff_base: float = 0.5,
     timeout: float = 10.0,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
 ) -> StatsigStore:
-    """The uncached store; ``rate_limiter`` defaults to Statsig's mutation quota (with a margin)."""
+    """The uncached store; the limiters default to Statsig's documented quota (with a margin)."""
     secret = settings.statsig_console_api_key
     key = secret.get_secret_value() if secret is not None else ""
     if not key:
@@ -100,7 +120,10 @@ def build_statsig_store(
         max_retries=max_retries,
         backoff_base=backoff_base,
         vendor="Statsig",
-        rate_limiter=rate_limiter or SlidingWindowLimiter(MUTATIONS_PER_WINDOW, MUTATION_WINDOW),
+        rate_limiter=rate_limiter or MultiWindowLimiter(MUTATION_TIERS, clock=clock, sleep=sleep),
+        attempt_budget=attempt_budget or MultiWindowLimiter(ATTEMPT_BUDGET, clock=clock, sleep=sleep),
+        clock=clock,
+        sleep=sleep,
     )
     return StatsigStore(StatsigApi(http, respect_review_settings=settings.statsig_respect_review_settings))
 
@@ -115,36 +138,40 @@ class StatsigStore:
     async def aclose(self) -> None:
         await self._api.aclose()
 
+    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
+        """What Statsig's Node AI SDK (Mustache) renders differently from promptshelf, for this draft."""
+        return mustache_warnings(draft)
+
     # -- reads ---------------------------------------------------------------------------------------
 
     async def list_prompts(self, query: PromptQuery) -> PromptPage:
-        # Entries are ordered by (name, archived before live), as a name archived and created again has
-        # both; the cursor is the last entry's place in that order.
+        # Entries are ordered by (name, archived before live); the cursor is the last entry's place.
         after = decode_cursor(query.after) if query.after else None
         search = query.search.lower() if query.search else None
-        candidates = sorted(
-            (raw for raw in await self._api.list_prompts() if addressable(raw.get("name"))),
-            key=lambda raw: str(raw["name"]),
+        stores = sorted(
+            (s for s in await self._api.list_param_stores() if prompt_name_of(s.get("name"))),
+            key=lambda s: str(s["name"]),
         )
-        candidates = [
+        indexes = [
             raw
-            for raw in candidates
-            if (after is None or str(raw["name"]) >= after[0])
+            for raw in stores
+            if (after is None or index_of(raw).name >= after[0])
             and (
                 search is None
-                or search in str(raw["name"]).lower()
-                or search in lower_text(raw.get("description"))
+                or search in index_of(raw).name.lower()
+                or search in _lower(raw.get("description"))
             )
         ]
-        # Versions are needed for labels, tags and types: read them a page-sized batch at a time.
         found: list[PromptSummary] = []
         position = 0
-        while position < len(candidates) and len(found) <= query.limit:
-            batch = candidates[position : position + query.limit + 1 - len(found)]
+        while position < len(indexes) and len(found) <= query.limit:
+            batch = indexes[position : position + query.limit + 1 - len(found)]
             position += len(batch)
-            for prompt in await _map(self._with_versions, batch):
-                for summary in _listed(prompt, include_archived=query.include_archived):
+            for entries in await _map(self._listed, batch):
+                for summary in entries:
                     if after is not None and _place(summary) <= after:
+                        continue
+                    if not query.include_archived and summary.archived:
                         continue
                     if query.tag and query.tag not in summary.tags:
                         continue
@@ -158,40 +185,35 @@ class StatsigStore:
         )
 
     async def get_summary(self, name: str) -> PromptSummary:
-        summary = summary_of(await self._load(name))
-        assert summary is not None  # _load only answers prompts with visible versions
-        return summary
+        index = await self._load(name)
+        return await self._summary(index)
 
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
     ) -> PromptVersion:
-        prompt = await self._load(name)
+        index = await self._load(name)
         if label is not None and label != LATEST:
-            number = prompt.labels().get(label)
+            number = index.label_map().get(label)
             if number is None:
                 raise NotFoundError(f"prompt {name!r} has no label {label!r}", label=label)
-        elif version is not None:
-            prompt.version(version)
-            number = version
         else:
-            number = len(prompt.visible)
-        return to_version(prompt, number)
+            number = version if version is not None else len(index.versions)
+        return to_version(index, number, await self._api.get_dynamic_config(index.config(number)))
 
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
-        prompt = await self._load(name)
-        labels = prompt.labels()
-        top = len(prompt.visible) if before_version is None else min(before_version - 1, len(prompt.visible))
-        numbers = list(range(top, 0, -1))
+        index = await self._load(name)
+        top = len(index.versions) if before_version is None else min(before_version - 1, len(index.versions))
+        numbers = [n for n in range(top, 0, -1) if index.versions[n - 1] is not None]
+        configs = await _map(self._api.get_dynamic_config, [index.config(n) for n in numbers[:limit]])
         infos = []
-        for number in numbers[:limit]:
-            raw = prompt.visible[number - 1]
-            commit, meta = split_description(raw.get("description"))
+        for number, config in zip(numbers, configs, strict=False):
+            commit, meta = split_description(config.get("description"))
             infos.append(
                 VersionInfo(
                     version=number,
-                    labels=sorted(label for label, at in labels.items() if at == number),
+                    labels=index.labels_of(number),
                     commit_message=commit,
-                    created_at=iso(raw.get("createdTime")),
+                    created_at=iso(config.get("createdTime")),
                     created_by=(meta or {}).get("by"),
                 )
             )
@@ -201,10 +223,13 @@ class StatsigStore:
         return []  # placeholder so this branch type-checks; the Statsig helper's implementation replaces it
 
     async def poll_changes(self, since: str | None) -> Changes:
-        # Statsig has no change feed: fingerprint every config and its versions, diff with the last look.
-        raws = [raw for raw in await self._api.list_prompts() if addressable(raw.get("name"))]
-        prompts = await _map(self._with_versions, raws)
-        fingerprints = {prompt.name: fingerprint(prompt) for prompt in prompts}
+        # Statsig has no change feed, but one listing of parameter stores shows every label move and
+        # version (a version's config never changes once written): fingerprint each, diff with the last.
+        fingerprints = {
+            name: store_fingerprint(store)
+            for store in await self._api.list_param_stores()
+            if (name := prompt_name_of(store.get("name"))) is not None
+        }
         token = hashlib.sha256(json.dumps(sorted(fingerprints.items())).encode()).hexdigest()[:24]
         previous = self._poll_snapshots.get(since) if since is not None else None
         self._poll_snapshots[token] = fingerprints
@@ -226,30 +251,23 @@ class StatsigStore:
     async def create_prompt(self, name: str, meta: PromptMeta, draft: VersionDraft) -> PromptVersion:
         check_name(name)
         check_prompt_description(meta.description)
-        body = version_body(1, draft, tags=meta.tags)
-        prompt = await self._find(name)
-        if prompt is None:
-            try:
-                raw = await self._api.create_prompt(name, description=meta.description or "", tags=meta.tags)
-                prompt = StatsigPrompt(raw, [], [])
-            except InvalidArgumentError:
-                # Statsig answers 400 for a taken name: another writer may have just created it.
-                prompt = await self._find(name)
-                if prompt is None:
-                    raise
-        if prompt.visible:
-            latest = len(prompt.visible)
+        check_draft_labels(draft, 1)
+        version_write(name, config_id(name, 0, 1), 1, draft, tags=meta.tags)  # refuses before any request
+        raw = await self._raw_store(name)
+        index = await self._index(raw) if raw is not None else None
+        if index is not None and index.versions:
+            latest = len(index.versions)
             raise ConflictError(
                 f"a prompt named {name!r} already exists (latest version {latest}); "
                 "publish a new version with update_prompt instead",
                 current_version=latest,
             )
-        if (prompt.raw.get("description") or "") != (meta.description or ""):
-            # An archived (or empty) config of that name is reused: Statsig names cannot be freed.
-            await self._api.update_prompt(prompt.id, description=meta.description or "")
-        await self._append(prompt, 1, body)
-        await self._apply_labels(name, 1, draft.labels)
-        return await self.get_version(name, version=1)
+        fresh = index is None
+        if index is None:
+            index = PromptIndex(name=name, description="", versions=[])
+        write = version_write(name, config_id(name, len(index.archived), 1), 1, draft, tags=meta.tags)
+        created = await self._append(index, write, draft, meta, create_store=fresh)
+        return to_version(index, 1, created)
 
     async def publish_version(
         self, name: str, base_version: int, draft: VersionDraft, meta: PromptMeta | None = None
@@ -257,167 +275,295 @@ class StatsigStore:
         check_name(name)
         if meta is not None:
             check_prompt_description(meta.description)
-        prompt = await self._load(name)
-        latest = len(prompt.visible)
+        number = base_version + 1
+        check_draft_labels(draft, number)
+        version_write(name, config_id(name, 0, number), number, draft, tags=meta.tags if meta else [])
+        index = await self._load(name)
+        latest = len(index.versions)
         if base_version != latest:
             raise ConflictError(
                 f"prompt {name!r} changed since version {base_version} was read: the latest version is "
                 f"now {latest}; read it, reapply your change and publish with base_version={latest}",
                 current_version=latest,
             )
-        tags = meta.tags if meta is not None else prompt.tags()
-        await self._append(prompt, latest + 1, version_body(latest + 1, draft, tags=tags))
-        if meta is not None and (meta.description or "") != (prompt.raw.get("description") or ""):
-            await self._api.update_prompt(prompt.id, description=meta.description or "")
-        await self._apply_labels(name, latest + 1, draft.labels)
-        return await self.get_version(name, version=latest + 1)
+        if meta is not None:
+            tags = meta.tags
+        else:
+            newest = await self._api.get_dynamic_config(index.config(latest))
+            tags = [str(t) for t in (split_description(newest.get("description"))[1] or {}).get("tags", [])]
+        write = version_write(name, config_id(name, len(index.archived), number), number, draft, tags=tags)
+        created = await self._append(index, write, draft, meta, create_store=False)
+        return to_version(index, number, created)
 
     async def set_label(self, name: str, label: str, version: int) -> int | None:
-        check_label(label)
-        prompt = await self._load(name)
-        target = prompt.version(version)
-        before = prompt.labels().get(label)
+        check_label(label, version)
+        index = await self._load(name)
+        target = index.config(version)
+        before = index.label_map().get(label)
         if label == LIVE_LABEL:
-            if target.get("type") != "Live":
-                # Statsig serves one Live version: promoting this one demotes the previous one.
-                await self._set_type(prompt, target, "Live")
-        elif label == CANDIDATE_LABEL:
-            if target.get("type") == "Live":
+            self._check_live_is_ours(index)
+            index.live = target
+            # Statsig's version type is one of Live or Candidate: the promoted version stops being a
+            # Candidate; the other Candidates stay as they are.
+            index.candidates = [c for c in index.candidates if c != target]
+        elif candidate_number(label) is not None:
+            if index.live == target:
                 raise InvalidArgumentError(
-                    f"version {version} of {name!r} is Live (the production label); a Statsig version has "
-                    "one type, so it cannot also be the Candidate",
+                    f"version {version} of {name!r} is Live (the production label); a Statsig version is "
+                    "Live or a Candidate, not both",
                     argument="label",
                 )
-            if target.get("type") != "Candidate":
-                await self._set_type(prompt, target, "Candidate")
-            for other in prompt.visible:
-                if other is not target and other.get("type") == "Candidate":
-                    await self._set_type(prompt, other, "Draft")
+            if target not in index.candidates:
+                index.candidates.append(target)
         else:
-            if label not in meta_of(target).get("labels", []):
-                await self._edit_labels(prompt, target, add=label)
-            await self._strip_label(prompt, label, keep=target)
+            index.labels[label] = version
+        if before != version:
+            await self._write_store(index)
         return before
 
     async def remove_label(self, name: str, label: str) -> int:
         check_label(label)
-        prompt = await self._load(name)
-        before = prompt.labels().get(label)
+        index = await self._load(name)
+        before = index.label_map().get(label)
         if before is None:
             raise NotFoundError(f"prompt {name!r} has no label {label!r}", label=label)
-        statsig_type = {LIVE_LABEL: "Live", CANDIDATE_LABEL: "Candidate"}.get(label)
-        if statsig_type is None:
-            await self._strip_label(prompt, label, keep=None)
+        if label == LIVE_LABEL:
+            self._check_live_is_ours(index)
+            index.live = None
+        elif candidate_number(label) is not None:
+            index.candidates = [c for c in index.candidates if c != index.config(before)]
         else:
-            for version in prompt.visible:
-                if version.get("type") == statsig_type:
-                    await self._set_type(prompt, version, "Draft")
+            del index.labels[label]
+        await self._write_store(index)
         return before
 
     async def archive_prompt(self, name: str) -> int:
-        prompt = await self._load(name)
-        # Newest first: if this is interrupted, the versions left keep their numbers (running it again
-        # finishes the job).
-        for version in reversed(prompt.visible):
-            await self._set_type(prompt, version, "Archive")
-        return len(prompt.visible)
+        index = await self._load(name)
+        self._check_live_is_ours(index)
+        count = len(index.versions)
+        index.archived.append(index.versions)
+        index.versions, index.labels, index.live, index.candidates = [], {}, None, []
+        await self._write_store(index)
+        return count
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    async def _find(self, name: str) -> StatsigPrompt | None:
+    async def _raw_store(self, name: str) -> JsonDict | None:
         try:
-            raw = await self._api.get_prompt(name)
+            raw = await self._api.get_param_store(store_name(name))
         except NotFoundError:
             return None
-        # Statsig also answers an id here; a config whose id happens to be this name is not it.
-        if raw.get("name") != name:
-            return None
-        return await self._with_versions(raw)
+        return raw if raw.get("name") == store_name(name) else None
 
-    async def _load(self, name: str) -> StatsigPrompt:
+    async def _load(self, name: str) -> PromptIndex:
         """The live prompt named ``name``: ``NotFoundError`` if there is none (or it is archived)."""
         try:
             check_name(name)
         except InvalidArgumentError as exc:
             # A lookup is answered, not refused: no such prompt can exist, and the rule says why.
             raise NotFoundError(f"no prompt named {name!r}: {exc.message}", name=name) from exc
-        prompt = await self._find(name)
-        if prompt is None or not prompt.visible:
+        raw = await self._raw_store(name)
+        index = await self._index(raw) if raw is not None else None
+        if index is None or not index.versions:
             raise NotFoundError(f"no prompt named {name!r}", name=name)
-        return prompt
+        return index
 
-    async def _with_versions(self, raw: JsonDict) -> StatsigPrompt:
-        versions = sorted(await self._api.list_versions(str(raw["id"])), key=statsig_order)
-        return StatsigPrompt(
-            raw,
-            visible=[v for v in versions if v.get("type") != "Archive"],
-            archived=[v for v in versions if v.get("type") == "Archive"],
+    async def _index(self, raw: JsonDict) -> PromptIndex:
+        index = index_of(raw)
+        if not index.managed:
+            # Written in Statsig's console: its versions are the Live and Candidate configs, oldest first.
+            ids = list(dict.fromkeys([c for c in [index.live, *index.candidates] if c]))
+            configs = await _map(self._config_or_none, ids)
+            found = sorted(
+                ((c.get("createdTime") or 0, i, c) for i, c in zip(ids, configs, strict=True) if c),
+                key=lambda entry: (entry[0], entry[1]),
+            )
+            index.versions = _numbered([(console_number(c), i) for _, i, c in found])
+            if index.versions and not index.description:
+                # The console keeps the description on the AI config, not on the parameter store.
+                for raw_config in await self._api.list_ai_configs():
+                    if raw_config.get("name") == index.name:
+                        index.description = str(raw_config.get("description") or "")
+                        index.ai_config_id = str(raw_config["id"])
+        return index
+
+    async def _config_or_none(self, config: str) -> JsonDict | None:
+        try:
+            return await self._api.get_dynamic_config(config)
+        except NotFoundError:
+            return None
+
+    async def _listed(self, raw: JsonDict) -> list[PromptSummary]:
+        """A store's entries in a listing: its archived prompt (if any), then its live one."""
+        entries = []
+        index = await self._index(raw)
+        if index.archived:
+            gone = PromptIndex(name=index.name, description=index.description, versions=index.archived[-1])
+            entries.append(await self._summary(gone, archived=True))
+        if index.versions:
+            entries.append(await self._summary(index))
+        return entries
+
+    async def _summary(self, index: PromptIndex, *, archived: bool = False) -> PromptSummary:
+        config = await self._api.get_dynamic_config(index.config(len(index.versions)))
+        newest = to_version(index, len(index.versions), config)
+        times = [t for t in (config.get("lastModifiedTime"), config.get("createdTime")) if t]
+        return PromptSummary(
+            name=index.name,
+            description=newest.description,
+            type=newest.type,
+            latest_version=len(index.versions),
+            labels={} if archived else index.label_map(),
+            tags=newest.tags,
+            variables=variable_names(newest.variables, newest.text_parts),
+            updated_at=iso(max(times, default=None)),
+            archived=archived,
         )
 
-    async def _append(self, prompt: StatsigPrompt, number: int, body: JsonDict) -> None:
-        """Create version ``number``; if another writer's version took that number first, withdraw ours."""
-        created = await self._api.create_version(prompt.id, body)
-        now = await self._with_versions(prompt.raw)
-        ids = [v.get("id") for v in now.visible]
-        if created.get("id") in ids and ids.index(created.get("id")) + 1 == number:
-            return
-        # The version holding our number was created first among the racers, so it passed its own check
-        # and stays; racers after it withdraw like this one.
-        current = min(number, len([i for i in ids if i != created.get("id")]))
+    def _check_live_is_ours(self, index: PromptIndex) -> None:
+        if index.live_source is not None:
+            raise InvalidArgumentError(
+                f"the Live version of {index.name!r} is decided in Statsig by {index.live_source} "
+                "(targeting), not by a version promptshelf can name: change it in the Statsig console",
+                argument="label",
+            )
+
+    async def _write_store(self, index: PromptIndex) -> None:
+        await self._api.update_param_store(
+            store_name(index.name), description=index.description, parameters=index.parameters()
+        )
+
+    async def _append(
+        self,
+        index: PromptIndex,
+        write: VersionWrite,
+        draft: VersionDraft,
+        meta: PromptMeta | None,
+        *,
+        create_store: bool,
+    ) -> JsonDict:
+        """Write one version (the module docstring says in which order, and what is undone on failure)."""
+        new_id = str(write.config["id"])
+        number = len(index.versions) + 1
+        before = (
+            index.description,
+            list(index.versions),
+            dict(index.labels),
+            index.live,
+            list(index.candidates),
+        )
+        committed = taken = False
         try:
-            await self._api.delete_version(prompt.id, str(created["id"]))
+            try:
+                created = await self._api.create_dynamic_config(write.config)
+            except InvalidArgumentError as exc:
+                # The id is taken: another writer created this number first (or is creating it now).
+                # It is theirs, so nothing is undone.
+                taken = True
+                raise ConflictError(
+                    f"prompt {index.name!r} changed while this version was being written: another writer "
+                    f"is publishing version {number} (Statsig already has its config {new_id!r}); read "
+                    f"the prompt, reapply your change and publish again ({exc.message})",
+                    current_version=number,
+                ) from exc
+            if create_store:
+                await self._create_store(index.name)
+            created_ai_config = False
+            if index.ai_config_id is None:
+                wanted = (meta.description if meta else index.description) or ""
+                index.ai_config_id, created_ai_config = await self._ai_config_id(index.name, wanted)
+            if meta is not None:
+                index.description = meta.description or ""
+            index.versions.append(new_id)
+            for label in draft.labels:
+                if label == LIVE_LABEL:
+                    self._check_live_is_ours(index)
+                    index.live = new_id
+                elif candidate_number(label) is not None:
+                    index.candidates.append(new_id)
+                elif label != LATEST:
+                    index.labels[label] = number
+            # Set before the write: a write whose answer was lost may have been applied.
+            committed = True
+            await self._write_store(index)
+            await self._api.create_ai_config_version(index.ai_config_id, write.ai_version)
+            if meta is not None and (meta.description or "") != before[0] and not created_ai_config:
+                await self._api.update_ai_config(index.ai_config_id, description=meta.description or "")
+            return created
+        except BaseException as exc:
+            if not taken:
+                # The config may exist even when its create failed (the answer lost on the way back).
+                with anyio.CancelScope(shield=True):
+                    await self._undo(index, new_id, before, committed=committed, cause=exc)
+            raise
+
+    async def _undo(
+        self,
+        index: PromptIndex,
+        new_id: str,
+        before: tuple[str, list[str | None], dict[str, int], str | None, list[str]],
+        *,
+        committed: bool,
+        cause: BaseException,
+    ) -> None:
+        index.description, index.versions, index.labels, index.live, index.candidates = before
+        try:
+            if committed:
+                await self._write_store(index)
+            await self._api.delete_dynamic_config(new_id)
         except NotFoundError:
-            pass
+            pass  # the config was never created
         except PromptshelfError as exc:
             raise UnavailableError(
-                f"another writer published version {number} of {prompt.name!r} at the same time; this "
-                f"writer's version could not be withdrawn ({exc.message}) and stays after it",
+                f"writing a version of {index.name!r} to Statsig failed ({_message(cause)}), and undoing it "
+                f"failed too ({exc.message}): Statsig may still hold dynamic config {new_id!r}"
+                + (" listed in the prompt's parameter store" if committed else "")
+                + "; read the prompt before trying again",
                 may_have_been_applied=True,
-            ) from exc
-        raise ConflictError(
-            f"prompt {prompt.name!r} changed while this version was being written: another writer published "
-            f"version {number} first; read it, reapply your change and publish with base_version={current}",
-            current_version=current,
-        )
+            ) from cause
 
-    async def _apply_labels(self, name: str, number: int, labels: Sequence[str]) -> None:
-        for label in labels:
-            if label != LATEST:
-                await self.set_label(name, label, number)
+    async def _create_store(self, name: str) -> None:
+        try:
+            await self._api.create_param_store(store_name(name), description="")
+        except InvalidArgumentError:
+            # Statsig refuses a name that exists: another writer (or Statsig's console) made it meanwhile.
+            if await self._raw_store(name) is None:
+                raise
 
-    async def _set_type(self, prompt: StatsigPrompt, version: JsonDict, statsig_type: str) -> None:
-        await self._api.update_version(prompt.id, str(version["id"]), {"type": statsig_type})
-
-    async def _edit_labels(
-        self, prompt: StatsigPrompt, version: JsonDict, *, add: str | None = None, drop: str = ""
-    ) -> None:
-        commit, meta = split_description(version.get("description"))
-        if meta is None:
-            # A version written outside promptshelf: record the tags it showed so they do not change.
-            meta = {"tags": prompt.tags()} if prompt.tags() else {}
-        labels = [label for label in meta.get("labels", []) if label != drop]
-        if add is not None and add not in labels:
-            labels.append(add)
-        meta["labels"] = sorted(labels)
-        if not meta["labels"]:
-            del meta["labels"]
-        description = join_description(commit, meta)
-        await self._api.update_version(prompt.id, str(version["id"]), {"description": description})
-
-    async def _strip_label(self, prompt: StatsigPrompt, label: str, *, keep: JsonDict | None) -> None:
-        for version in prompt.visible:
-            if version is not keep and label in meta_of(version).get("labels", []):
-                await self._edit_labels(prompt, version, drop=label)
+    async def _ai_config_id(self, name: str, description: str) -> tuple[str, bool]:
+        """The id of the AI config named ``name`` and whether it was just created (a retry reuses one)."""
+        for raw in await self._api.list_ai_configs():
+            if raw.get("name") == name:
+                return str(raw["id"]), False
+        try:
+            return str((await self._api.create_ai_config(name, description=description))["id"]), True
+        except InvalidArgumentError:
+            for raw in await self._api.list_ai_configs():
+                if raw.get("name") == name:
+                    return str(raw["id"]), False
+            raise
 
 
-def _listed(prompt: StatsigPrompt, *, include_archived: bool) -> list[PromptSummary]:
-    """A config's entries in a listing: its archived versions (if asked for), then its live prompt."""
-    entries = []
-    if include_archived and prompt.archived:
-        entries.append(summary_of(StatsigPrompt(prompt.raw, visible=[], archived=prompt.archived)))
-    if prompt.visible:
-        entries.append(summary_of(prompt))
-    return [entry for entry in entries if entry is not None]
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, PromptshelfError) else type(exc).__name__
+
+
+def _numbered(configs: list[tuple[int | None, str]]) -> list[str | None]:
+    """Console versions at the numbers their names give; unnamed ones after, oldest first."""
+    slots: dict[int, str] = {}
+    for number, config in configs:
+        if number is not None and number not in slots and number <= 10_000:
+            slots[number] = config
+    top = max(slots, default=0)
+    for _, config in configs:
+        if config not in slots.values():
+            top += 1
+            slots[top] = config
+    return [slots.get(number) for number in range(1, top + 1)]
+
+
+def _lower(value: object) -> str:
+    return value.lower() if isinstance(value, str) else ""
 
 
 def _place(summary: PromptSummary) -> tuple[str, int]:
@@ -430,7 +576,6 @@ async def _map(func: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]
     The first failure cancels the rest and is raised as itself (not as an exception group), so callers
     keep seeing promptshelf errors only.
     """
-    results: list[R] = []
     slots: dict[int, R] = {}
     failures: list[BaseException] = []
     limiter = anyio.CapacityLimiter(CONCURRENT_READS)
@@ -448,5 +593,4 @@ async def _map(func: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]
             group.start_soon(run, index, item, group.cancel_scope)
     if failures:
         raise failures[0]
-    results.extend(slots[index] for index in range(len(items)))
-    return results
+    return [slots[index] for index in range(len(items))]

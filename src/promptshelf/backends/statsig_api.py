@@ -1,12 +1,19 @@
-"""The raw Statsig Console API client for prompts ("AI configs"): endpoints in, JSON dicts out.
+"""The raw Statsig Console API client: published routes in, JSON dicts out.
 
-It knows Statsig's wire format (vendor-apis.md, "Statsig prompts") and nothing of promptshelf's model:
-paths, page/limit pagination, the ``{status, message}`` error envelope and the review-settings header
-on mutations. ``statsig.py`` maps these dicts onto the Store protocol.
+Every route here is an operation of Statsig's published Console API spec (``statsig-io/docs``,
+``console-api/capiopenapi.json`` @ 19d11656a29bfa57944825e2b44dfbb5a1774611), kept as a subset in
+``tests/contracts/statsig/console-api-subset.json``, against which the tests check every request sent:
 
-Retries (429/5xx/timeouts for idempotent calls, 429 for any call since a throttled request was not
-run), ``Retry-After``, the mutation rate limiter and secret redaction all belong to the shared
-``VendorHttp``; this module only says which calls are mutations (they carry the review header).
+- AI configs ("prompts"): ``GET/POST /console/v1/prompts``, ``PATCH /console/v1/prompts/{id}``,
+  ``POST /console/v1/prompts/{id}/versions``. Statsig publishes no route that reads, lists, changes or
+  deletes a version, or deletes a prompt, so nothing here does.
+- Parameter stores: ``GET/POST /console/v1/param_stores``, ``GET/POST /console/v1/param_stores/{name}``
+  (the POST on a name replaces its description and parameters; there is no DELETE).
+- Dynamic configs: ``POST /console/v1/dynamic_configs``, ``GET/DELETE /console/v1/dynamic_configs/{id}``.
+
+It knows the wire format and nothing of promptshelf's model: paths, page/limit pagination, the
+``{status, message}`` error envelope and the review-settings header on mutations. Retries, ``Retry-After``,
+the quota and secret redaction belong to the shared ``VendorHttp``.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from promptshelf.errors import (
     UnavailableError,
 )
 
-API_PREFIX = "/console/v1/prompts"
+CONSOLE = "/console/v1"
 API_VERSION = "20240601"
 PAGE_SIZE = 100
 MAX_PAGES = 1000
@@ -44,42 +51,52 @@ class StatsigApi:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- prompts -------------------------------------------------------------------------------------
+    # -- AI configs (write-only: their versions cannot be read back on published routes) -----------------
 
-    async def list_prompts(self) -> list[JsonDict]:
-        return await self._all_pages(API_PREFIX)
+    async def list_ai_configs(self) -> list[JsonDict]:
+        return await self._all_pages(_path("prompts"))
 
-    async def get_prompt(self, key: str) -> JsonDict:
-        """By id or by name (Statsig accepts either)."""
-        return _data(await self._call("GET", _path(key)))
+    async def create_ai_config(self, name: str, *, description: str) -> JsonDict:
+        return _data(
+            await self._call("POST", _path("prompts"), json={"name": name, "description": description})
+        )
 
-    async def create_prompt(self, name: str, *, description: str, tags: list[str]) -> JsonDict:
-        body = {"name": name, "description": description, "tags": tags}
-        return _data(await self._call("POST", API_PREFIX, json=body))
+    async def update_ai_config(self, ai_config_id: str, *, description: str) -> None:
+        await self._call("PATCH", _path("prompts", ai_config_id), json={"description": description})
 
-    async def update_prompt(self, prompt_id: str, *, description: str) -> JsonDict:
-        return _data(await self._call("PATCH", _path(prompt_id), json={"description": description}))
+    async def create_ai_config_version(self, ai_config_id: str, body: JsonDict) -> None:
+        # The 201 answer's data is AIConfigVersionCreateDto, the request's own shape (no id, type or
+        # number): there is nothing in it to keep.
+        await self._call("POST", _path("prompts", ai_config_id, "versions"), json=body)
 
-    async def delete_prompt(self, prompt_id: str) -> None:
-        await self._call("DELETE", _path(prompt_id))
+    # -- parameter stores --------------------------------------------------------------------------------
 
-    # -- versions ------------------------------------------------------------------------------------
+    async def list_param_stores(self) -> list[JsonDict]:
+        return await self._all_pages(_path("param_stores"))
 
-    async def list_versions(self, prompt_id: str) -> list[JsonDict]:
-        """Every version, newest first (Statsig's order)."""
-        return await self._all_pages(_path(prompt_id, "versions"))
+    async def get_param_store(self, name: str) -> JsonDict:
+        return _data(await self._call("GET", _path("param_stores", name)))
 
-    async def get_version(self, prompt_id: str, version_id: str) -> JsonDict:
-        return _data(await self._call("GET", _path(prompt_id, "versions", version_id)))
+    async def create_param_store(self, name: str, *, description: str) -> JsonDict:
+        body = {"name": name, "displayName": name, "description": description}
+        return _data(await self._call("POST", _path("param_stores"), json=body))
 
-    async def create_version(self, prompt_id: str, body: JsonDict) -> JsonDict:
-        return _data(await self._call("POST", _path(prompt_id, "versions"), json=body))
+    async def update_param_store(
+        self, name: str, *, description: str, parameters: list[JsonDict]
+    ) -> JsonDict:
+        body = {"description": description, "parameters": parameters}
+        return _data(await self._call("POST", _path("param_stores", name), json=body))
 
-    async def update_version(self, prompt_id: str, version_id: str, patch: JsonDict) -> JsonDict:
-        return _data(await self._call("PATCH", _path(prompt_id, "versions", version_id), json=patch))
+    # -- dynamic configs -----------------------------------------------------------------------------------
 
-    async def delete_version(self, prompt_id: str, version_id: str) -> None:
-        await self._call("DELETE", _path(prompt_id, "versions", version_id))
+    async def get_dynamic_config(self, config_id: str) -> JsonDict:
+        return _data(await self._call("GET", _path("dynamic_configs", config_id)))
+
+    async def create_dynamic_config(self, body: JsonDict) -> JsonDict:
+        return _data(await self._call("POST", _path("dynamic_configs"), json=body))
+
+    async def delete_dynamic_config(self, config_id: str) -> None:
+        await self._call("DELETE", _path("dynamic_configs", config_id))
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -107,7 +124,7 @@ class StatsigApi:
 
 
 def _path(*segments: str) -> str:
-    return API_PREFIX + "".join("/" + quote(segment, safe="") for segment in segments)
+    return CONSOLE + "".join("/" + quote(segment, safe="") for segment in segments)
 
 
 def _data(payload: JsonDict) -> JsonDict:

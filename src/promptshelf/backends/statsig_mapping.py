@@ -1,104 +1,214 @@
-"""Statsig's prompt objects and promptshelf's model, both ways: pure functions, no I/O.
+"""Statsig's objects and promptshelf's model, both ways: pure functions, no I/O.
 
-How promptshelf's model maps onto Statsig (vendor-apis.md, "Statsig prompts"):
+Where promptshelf keeps a prompt in Statsig, and why there (README, "Vendor backends", "Statsig"):
 
-- A prompt is an AI config of the same name (Statsig allows 3 to 100 characters of ``[a-zA-Z0-9_\\-. ]``,
-  so names with ``/`` folders are refused before any request). Its description is the config's.
-- A version is a Statsig version; promptshelf's numbers are the order of the prompt's non-``Archive``
-  versions (1 = oldest). Statsig's ``prompts`` messages are a chat prompt; a text prompt is one ``user``
-  message. ``model``, ``provider``, ``eval_model``, ``temperature``, ``top_p``, ``max_tokens``, the
-  penalties and the workflow fields are the version's ``config``, sent and read back as they are.
-- What Statsig has no field for (text/chat type, declared variables, tags, created_by, config keys
-  Statsig does not know, labels other than the two below) travels in the version's ``description``,
-  after the commit message, as one line ``promptshelf:{json}``; the whole must fit Statsig's 1000
-  characters. A prompt's tags are those recorded by its newest version (Statsig cannot update a
-  config's tags), falling back to the config's own tags for versions written elsewhere.
-- Labels: ``production`` is the ``Live`` version (moving it PATCHes ``type``; Statsig demotes the
-  previous Live one), ``candidate`` is the ``Candidate`` version (moving it demotes other Candidates to
-  ``Draft``; a version has one type, so the Live version cannot also be the candidate, and promoting the
-  candidate to production takes the candidate label off it). Other labels are kept in the metadata of
-  the version they point at; moving one PATCHes the description of the versions involved.
-- Archive marks every version ``Archive`` (Statsig's own soft archive; nothing is deleted, the Live
-  version stops being served). An AI config whose versions are all archived is an archived prompt;
-  creating the name again reuses the config and numbering restarts at 1 after the archived versions.
-  Archiving a single version in Statsig's console hides it from promptshelf and renumbers later ones.
+- Statsig's AI SDKs read a prompt from the parameter store ``prompt:{name}``: its ``live`` parameter names
+  the dynamic config of the Live version, ``candidates`` lists those of the Candidate versions, and each
+  config's value holds the version (``prompts``, ``model``, ``temperature``, ``maxTokens``, ...)
+  (statsig-io/statsig-ai-python @ 793e86c8c82431192e2bcd2b85e5249088afc163 ``statsig_ai/statsig_ai_base.py``
+  ``get_prompt``, ``statsig_ai/prompt.py`` ``make_prompt``, ``statsig_ai/prompt_version.py``;
+  statsig-io/statsig-ai-node @ c3ae2b280e5b82bdfe247c8dffab64262862af4c ``src/prompts/Prompt.ts``
+  ``makePrompt``, ``src/prompts/PromptVersion.ts``). Both can be read and written on published routes;
+  Statsig's AI config versions cannot be read back at all, so promptshelf reads this pair only.
+- A version is a dynamic config that promptshelf creates with a fixed id (``config_id``): the value holds
+  what the SDKs read, under their field names; the config's description holds the commit message and
+  what Statsig has no field for (text/chat type, declared variables, tags, author, other config keys)
+  as one line ``promptshelf:{json}`` after it (1000 characters in all). A version's content is never
+  changed after it is written.
+- The parameter store also holds promptshelf's own parameter ``promptshelf`` (a static object): the ids
+  of the versions oldest first (``versions[n - 1]`` is version ``n``), labels other than Statsig's two,
+  the archived generations and the AI config's id. Parameters promptshelf does not own (say
+  ``prompt_targeting_rules``) are written back as they were.
+- Labels: ``production`` is ``live``. Statsig serves several Candidates at once, so each Candidate
+  version ``n`` carries its own label ``candidate-n``: setting it adds ``n`` to ``candidates``, removing
+  it takes ``n`` out, and no other Candidate ever changes as a side effect. A version is Live or a
+  Candidate, not both (Statsig's version ``type``): promoting a Candidate makes it Live and so ends its
+  candidacy. The bare label ``candidate`` cannot say which Candidate it means and is refused.
+- Archive moves the versions into ``archived`` and clears ``live`` and ``candidates`` (the SDKs then
+  serve nothing); the configs stay as history. Creating the name again starts at version 1 with new
+  config ids (the generation is part of the id).
+- A prompt written in Statsig's console has no ``promptshelf`` parameter: its versions are the Live and
+  Candidate configs, numbered as the console names them (``Version 3`` is version 3, as in the SDK's
+  fixture), else oldest first after those. Drafts are in no store, so published routes cannot read them:
+  their numbers are gaps (``None``), answered as such.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from promptshelf.backends.statsig_api import JsonDict
 from promptshelf.errors import InvalidArgumentError, NotFoundError
-from promptshelf.model import (
-    LATEST,
-    Message,
-    PromptSummary,
-    PromptVersion,
-    Variable,
-    VersionDraft,
-    validate_name,
-    variable_names,
-)
+from promptshelf.model import LATEST, Message, PromptVersion, Variable, VersionDraft, validate_name
 
 STATSIG_NAME_RULE = r"3 to 100 characters matching ^[a-zA-Z0-9_\-. ]*$ (no '/' folders)"
 _STATSIG_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ")
 MAX_DESCRIPTION = 1000
+STORE_PREFIX = "prompt:"
+INDEX_PARAMETER = "promptshelf"
+LIVE_PARAMETER = "live"
+CANDIDATES_PARAMETER = "candidates"
 LIVE_LABEL = "production"
 CANDIDATE_LABEL = "candidate"
+CANDIDATE_PREFIX = "candidate-"
 META_MARKER = "promptshelf:"
+SDK_FIELDS = {
+    # promptshelf config key -> the key Statsig's SDKs read in the config value (PromptVersion.ts).
+    "model": "model",
+    "provider": "provider",
+    "eval_model": "evalModel",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "max_tokens": "maxTokens",
+    "frequency_penalty": "frequencyPenalty",
+    "presence_penalty": "presencePenalty",
+    "workflow_body": "workflowBody",
+}
 NUMBER_FIELDS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
 STRING_FIELDS = ("model", "provider", "eval_model")
-CONFIG_FIELDS = (*STRING_FIELDS, *NUMBER_FIELDS, "workflow_body", "workflow_headers", "auth_workflow_headers")
+HEADER_FIELDS = ("workflow_headers", "auth_workflow_headers")
+"""AI config version fields the SDKs do not read; kept off the served value, as they may hold secrets."""
 
 
-@dataclass(frozen=True, slots=True)
-class StatsigPrompt:
-    """An AI config with its versions split into what promptshelf sees and what is archived."""
+@dataclass(slots=True)
+class PromptIndex:
+    """A prompt as its parameter store describes it."""
 
-    raw: JsonDict
-    visible: list[JsonDict]
-    """Non-archived versions, oldest first: ``visible[n - 1]`` is promptshelf's version ``n``."""
-    archived: list[JsonDict]
+    name: str
+    description: str
+    versions: list[str | None]
+    """Dynamic config ids, oldest first; ``None`` for a console draft that cannot be read."""
+    labels: dict[str, int] = field(default_factory=dict)
+    """Labels other than ``production`` and the Candidates."""
+    archived: list[list[str | None]] = field(default_factory=list)
+    ai_config_id: str | None = None
+    live: str | None = None
+    live_source: str | None = None
+    """Set when ``live`` is not a static value (a layer or experiment decides it): promptshelf leaves it."""
+    candidates: list[str] = field(default_factory=list)
+    others: list[JsonDict] = field(default_factory=list)
+    managed: bool = True
 
-    @property
-    def id(self) -> str:
-        return str(self.raw["id"])
+    def number_of(self, config_id: str | None) -> int | None:
+        return self.versions.index(config_id) + 1 if config_id in self.versions else None
 
-    @property
-    def name(self) -> str:
-        return str(self.raw.get("name"))
-
-    def version(self, number: int) -> JsonDict:
-        if not 1 <= number <= len(self.visible):
+    def config(self, number: int) -> str:
+        if not 1 <= number <= len(self.versions):
             raise NotFoundError(
-                f"prompt {self.name!r} has no version {number} (versions 1 to {len(self.visible)})",
+                f"prompt {self.name!r} has no version {number} (versions 1 to {len(self.versions)})",
                 version=number,
             )
-        return self.visible[number - 1]
-
-    def labels(self) -> dict[str, int]:
-        """Every label and the version it points at; when several versions carry one, the newest wins."""
-        found: dict[str, int] = {}
-        for number, version in enumerate(self.visible, start=1):
-            if version.get("type") == "Live":
-                found[LIVE_LABEL] = number
-            elif version.get("type") == "Candidate":
-                found[CANDIDATE_LABEL] = number
-            for label in meta_of(version).get("labels", []):
-                if label not in (LIVE_LABEL, CANDIDATE_LABEL, LATEST):
-                    found[label] = number
+        found = self.versions[number - 1]
+        if found is None:
+            raise NotFoundError(
+                f"version {number} of {self.name!r} is neither Live nor a Candidate in Statsig's console, "
+                "and Statsig's published API cannot read such a version (promote it in the console)",
+                version=number,
+            )
         return found
 
-    def tags(self) -> list[str]:
-        versions = self.visible or self.archived
-        meta = split_description(versions[-1].get("description"))[1] if versions else None
-        tags = meta.get("tags", []) if meta is not None else self.raw.get("tags") or []
-        return [str(tag) for tag in tags]
+    def label_map(self) -> dict[str, int]:
+        found = {label: at for label, at in self.labels.items() if 1 <= at <= len(self.versions)}
+        live = self.number_of(self.live)
+        if live is not None:
+            found[LIVE_LABEL] = live
+        for config_id in self.candidates:
+            number = self.number_of(config_id)
+            if number is not None:
+                found[candidate_label(number)] = number
+        return found
+
+    def labels_of(self, number: int) -> list[str]:
+        return sorted(label for label, at in self.label_map().items() if at == number)
+
+    def parameters(self) -> list[JsonDict]:
+        index = {
+            "versions": self.versions,
+            "labels": self.labels,
+            "archived": self.archived,
+            "aiConfigId": self.ai_config_id,
+        }
+        params = list(self.others)
+        if self.live is not None and self.live_source is None:
+            params.append(_static(LIVE_PARAMETER, "string", self.live))
+        params.append(_static(CANDIDATES_PARAMETER, "array", list(self.candidates)))
+        params.append(_static(INDEX_PARAMETER, "object", index))
+        return params
+
+
+def _static(name: str, param_type: str, value: Any) -> JsonDict:
+    return {"name": name, "ref_type": "static", "param_type": param_type, "value": value}
+
+
+def store_name(name: str) -> str:
+    return STORE_PREFIX + name
+
+
+def prompt_name_of(store: object) -> str | None:
+    """The prompt a parameter store holds, if it is a prompt's store promptshelf can address."""
+    if not isinstance(store, str) or not store.startswith(STORE_PREFIX):
+        return None
+    name = store[len(STORE_PREFIX) :]
+    return name if addressable(name) else None
+
+
+def config_id(name: str, generation: int, number: int) -> str:
+    """The id of version ``number``: fixed, so two writers of one number collide at Statsig."""
+    slug = "".join(c if c != " " else "_" for c in name)[:40]
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"promptshelf.{slug}.{digest}.g{generation}.v{number}"
+
+
+def index_of(store: JsonDict) -> PromptIndex:
+    name = str(store.get("name", ""))[len(STORE_PREFIX) :]
+    index = PromptIndex(name=name, description=str(store.get("description") or ""), versions=[])
+    found_index = False
+    for param in store.get("parameters") or []:
+        if not isinstance(param, dict):
+            continue
+        key, static = param.get("name"), param.get("ref_type") == "static"
+        if key == INDEX_PARAMETER and static and isinstance(param.get("value"), dict):
+            value = param["value"]
+            found_index = True
+            index.versions = [None if v is None else str(v) for v in value.get("versions") or []]
+            index.labels = {str(k): int(v) for k, v in (value.get("labels") or {}).items()}
+            index.archived = [
+                [None if v is None else str(v) for v in gen] for gen in value.get("archived") or []
+            ]
+            index.ai_config_id = value.get("aiConfigId") or None
+        elif key == LIVE_PARAMETER:
+            if static:
+                index.live = str(param.get("value") or "") or None
+            else:
+                index.live_source = f"{param.get('ref_type')} {_ref_target(param)!r}"
+                index.others.append(param)
+        elif key == CANDIDATES_PARAMETER and static:
+            index.candidates = [str(c) for c in param.get("value") or []]
+        else:
+            index.others.append(param)
+    index.managed = found_index
+    return index
+
+
+def console_number(config: JsonDict) -> int | None:
+    """``n`` for a config whose value is named ``Version n``, as Statsig's console names versions."""
+    value = config.get("defaultValue")
+    name = value.get("name") if isinstance(value, dict) else None
+    words = name.split() if isinstance(name, str) else []
+    if len(words) == 2 and words[0].lower() == "version" and words[1].isascii() and words[1].isdigit():
+        return int(words[1]) or None
+    return None
+
+
+def _ref_target(param: JsonDict) -> str:
+    for key in ("layer_name", "experiment_name", "config_name", "gate_name"):
+        if key in param:
+            return str(param[key])
+    return "?"
 
 
 def check_name(name: str) -> None:
@@ -118,10 +228,46 @@ def addressable(name: object) -> bool:
     return isinstance(name, str)
 
 
-def check_label(label: str) -> None:
+def candidate_label(number: int) -> str:
+    return f"{CANDIDATE_PREFIX}{number}"
+
+
+def candidate_number(label: str) -> int | None:
+    """``n`` for ``candidate-n`` (ASCII digits, no leading zero), else ``None``."""
+    digits = label[len(CANDIDATE_PREFIX) :] if label.startswith(CANDIDATE_PREFIX) else ""
+    if digits.isascii() and digits.isdigit() and not digits.startswith("0"):
+        return int(digits)
+    return None
+
+
+def check_label(label: str, version: int | None = None) -> None:
+    """Refuse, before any request, a label Statsig's model cannot hold (``version``: where it would point)."""
     if label == LATEST:
         raise InvalidArgumentError(
             "the label 'latest' is reserved and cannot be set or removed", argument="label"
+        )
+    if label == CANDIDATE_LABEL:
+        raise InvalidArgumentError(
+            "Statsig serves several Candidate versions at once, so the label 'candidate' cannot say which "
+            "one it means: each Candidate version n has its own label 'candidate-n' (set 'candidate-3' to "
+            "make version 3 a Candidate; the other Candidates stay)",
+            argument="label",
+        )
+    number = candidate_number(label)
+    if number is not None and version is not None and number != version:
+        raise InvalidArgumentError(
+            f"the label {label!r} marks version {number} as one of Statsig's Candidates and cannot point at "
+            f"version {version}; set {candidate_label(version)!r} to make version {version} a Candidate",
+            argument="label",
+        )
+
+
+def check_draft_labels(draft: VersionDraft, number: int) -> None:
+    for label in draft.labels:
+        check_label(label, number)
+    if LIVE_LABEL in draft.labels and candidate_label(number) in draft.labels:
+        raise InvalidArgumentError(
+            "a Statsig version is either Live (production) or a Candidate, not both", argument="labels"
         )
 
 
@@ -132,25 +278,37 @@ def check_prompt_description(description: str | None) -> None:
         )
 
 
-def version_body(number: int, draft: VersionDraft, *, tags: list[str]) -> JsonDict:
-    """The create-version body; refuses (before any request) what Statsig cannot hold."""
-    if LIVE_LABEL in draft.labels and CANDIDATE_LABEL in draft.labels:
-        raise InvalidArgumentError(
-            "a Statsig version is either Live (production) or Candidate (candidate), not both",
-            argument="labels",
-        )
+@dataclass(frozen=True, slots=True)
+class VersionWrite:
+    """Everything written for one version: its dynamic config and its AI config version."""
+
+    config: JsonDict
+    """The ``POST /dynamic_configs`` body."""
+    ai_version: JsonDict
+    """The ``POST /prompts/{id}/versions`` body."""
+
+
+def version_write(
+    name: str, config_id_: str, number: int, draft: VersionDraft, *, tags: list[str]
+) -> VersionWrite:
+    """The bodies for a new version; refuses (before any request) what Statsig cannot hold."""
     if draft.type == "text":
         messages = [Message(role="user", content=draft.template or "")]
     else:
         messages = list(draft.messages or [])
-    body: JsonDict = {"name": f"version {number}", "prompts": [m.model_dump() for m in messages]}
+    prompts = [m.model_dump() for m in messages]
+    version_name = f"version {number}"
+    value: JsonDict = {"name": version_name, "aiConfigName": name, "prompts": prompts}
+    ai_version: JsonDict = {"name": version_name, "prompts": prompts}
     extras: JsonDict = {}
-    for key, value in draft.config.items():
-        if key in CONFIG_FIELDS and value is not None:
-            _check_config_value(key, value)
-            body[key] = value
-        else:
-            extras[key] = value
+    for key, setting in draft.config.items():
+        if setting is not None and (key in SDK_FIELDS or key in HEADER_FIELDS):
+            _check_config_value(key, setting)
+            ai_version[key] = setting
+            if key in SDK_FIELDS:
+                value[SDK_FIELDS[key]] = setting
+                continue
+        extras[key] = setting
     meta: JsonDict = {}
     if draft.type == "text":
         meta["type"] = "text"
@@ -162,11 +320,16 @@ def version_body(number: int, draft: VersionDraft, *, tags: list[str]) -> JsonDi
         meta["config"] = extras
     if draft.created_by:
         meta["by"] = draft.created_by
-    other_labels = sorted(set(draft.labels) - {LIVE_LABEL, CANDIDATE_LABEL, LATEST})
-    if other_labels:
-        meta["labels"] = other_labels
-    body["description"] = join_description(draft.commit_message, meta)
-    return body
+    description = join_description(draft.commit_message, meta)
+    ai_version["description"] = description
+    config = {
+        "id": config_id_,
+        "name": config_id_,
+        "description": description,
+        "isEnabled": True,
+        "defaultValue": value,
+    }
+    return VersionWrite(config=config, ai_version=ai_version)
 
 
 def _check_config_value(key: str, value: Any) -> None:
@@ -196,7 +359,7 @@ def join_description(commit: str | None, meta: JsonDict) -> str:
     if len(description) > MAX_DESCRIPTION:
         raise InvalidArgumentError(
             f"Statsig keeps at most {MAX_DESCRIPTION} characters of version description; the commit message "
-            f"plus promptshelf's metadata (declared variables, tags, labels, extra config) need "
+            f"and promptshelf's metadata (declared variables, tags, other config) come to "
             f"{len(description)}: shorten the commit message or the variable descriptions",
             argument="commit_message",
         )
@@ -217,72 +380,35 @@ def split_description(description: object) -> tuple[str | None, JsonDict | None]
     return text or None, None
 
 
-def meta_of(version: JsonDict) -> JsonDict:
-    return split_description(version.get("description"))[1] or {}
-
-
-def to_version(prompt: StatsigPrompt, number: int) -> PromptVersion:
-    raw = prompt.visible[number - 1] if prompt.visible else prompt.archived[number - 1]
-    commit, meta = split_description(raw.get("description"))
+def to_version(index: PromptIndex, number: int, config: JsonDict) -> PromptVersion:
+    commit, meta = split_description(config.get("description"))
     meta = meta or {}
-    messages = [Message(role=m["role"], content=m["content"]) for m in raw.get("prompts") or []]
+    value = config.get("defaultValue") if isinstance(config.get("defaultValue"), dict) else {}
+    assert isinstance(value, dict)
+    messages = [
+        Message.model_validate({"role": m.get("role"), "content": str(m.get("content", ""))})
+        for m in value.get("prompts") or []
+        if isinstance(m, dict)
+    ]
     is_text = meta.get("type") == "text" and len(messages) == 1
-    config = {key: raw[key] for key in CONFIG_FIELDS if raw.get(key) is not None}
-    config.update(meta.get("config") or {})
-    labels = prompt.labels()
+    settings = {key: value[sdk] for key, sdk in SDK_FIELDS.items() if value.get(sdk) is not None}
+    settings.update(meta.get("config") or {})
     return PromptVersion(
-        name=prompt.name,
+        name=index.name,
         version=number,
         type="text" if is_text else "chat",
         template=messages[0].content if is_text else None,
         messages=None if is_text else messages,
-        config=config,
+        config=settings,
         variables=[Variable(**v) for v in meta.get("variables", [])],
         commit_message=commit,
-        created_at=iso(raw.get("createdTime")),
+        created_at=iso(config.get("createdTime")),
         created_by=meta.get("by"),
-        labels=sorted(label for label, at in labels.items() if at == number),
-        description=prompt.raw.get("description") or None,
-        tags=prompt.tags(),
-        latest_version=len(prompt.visible),
+        labels=index.labels_of(number) if index.versions else [],
+        description=index.description or None,
+        tags=[str(t) for t in meta.get("tags", [])],
+        latest_version=len(index.versions),
         source="upstream",
-    )
-
-
-def summary_of(prompt: StatsigPrompt) -> PromptSummary | None:
-    if prompt.visible:
-        newest = to_version(prompt, len(prompt.visible))
-    elif prompt.archived:
-        newest = to_version(prompt, len(prompt.archived))
-    else:
-        return None  # an empty config (say, a create that failed half way) is no prompt yet
-    times = [prompt.raw.get("lastModifiedTime"), *(v.get("lastModifiedTime") for v in prompt.visible)]
-    return PromptSummary(
-        name=prompt.name,
-        description=newest.description,
-        type=newest.type,
-        latest_version=len(prompt.visible) or len(prompt.archived),
-        labels=prompt.labels(),
-        tags=newest.tags,
-        variables=variable_names(newest.variables, newest.text_parts),
-        updated_at=iso(max((t for t in times if isinstance(t, int | float)), default=None)),
-        archived=not prompt.visible,
-    )
-
-
-def fingerprint(prompt: StatsigPrompt) -> str:
-    parts = [prompt.raw.get("description"), prompt.raw.get("tags")]
-    parts += [
-        [v.get("id"), v.get("type"), v.get("description"), v.get("lastModifiedTime")] for v in prompt.visible
-    ]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def statsig_order(version: JsonDict) -> tuple[float, float]:
-    number, created = version.get("version"), version.get("createdTime")
-    return (
-        number if isinstance(number, int | float) else 0,
-        created if isinstance(created, int | float) else 0,
     )
 
 
@@ -295,5 +421,6 @@ def iso(epoch_ms: object) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def lower_text(value: object) -> str:
-    return value.lower() if isinstance(value, str) else ""
+def store_fingerprint(store: JsonDict) -> str:
+    parts = [store.get("description"), store.get("parameters")]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

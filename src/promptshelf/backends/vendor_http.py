@@ -13,6 +13,10 @@ What it decides, so that every vendor behaves the same:
   callers waits once instead of each hammering the throttled vendor.
 - An optional ``rate_limiter`` keeps mutations under a vendor's quota; a burst waits for a free slot
   rather than failing.
+- An optional ``attempt_budget`` counts every attempt (reads, writes and retries alike) for vendors whose
+  quota counts rejected attempts too (Statsig). An attempt waits for a slot only up to ``max_backoff``;
+  beyond that it is not sent and the call fails as ``UnavailableError`` with ``retry_after``: a 429 is
+  retried only while the budget has room, so retries never burn the quota.
 - Secrets never reach a message or a log line: each text built from a request or a response passes
   through ``redact``, and query strings are left out of messages altogether.
 
@@ -80,6 +84,47 @@ class SlidingWindowLimiter:
                 await self._sleep(self._sent[0] + self.window - now)
 
 
+class MultiWindowLimiter:
+    """Sliding windows at once, ``((count, seconds), ...)``: a slot is free when every window has room.
+
+    ``delay()`` says how long until the next slot without taking it, so a caller can refuse to wait.
+    """
+
+    def __init__(
+        self,
+        tiers: tuple[tuple[int, float], ...],
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not tiers or any(count < 1 or window <= 0 for count, window in tiers):
+            raise ValueError("every rate limit tier needs count >= 1 and window > 0")
+        self.tiers = tiers
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._longest = max(window for _, window in tiers)
+        self._lock = asyncio.Lock()
+
+    def delay(self) -> float:
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - self._longest:
+            self._sent.popleft()
+        wait = 0.0
+        for count, window in self.tiers:
+            inside = [t for t in self._sent if t > now - window]
+            if len(inside) >= count:
+                # The slot frees when the oldest send that keeps this window full leaves it.
+                wait = max(wait, inside[len(inside) - count] + window - now)
+        return wait
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while (wait := self.delay()) > 0:
+                await self._sleep(wait)
+            self._sent.append(self._clock())
+
+
 class VendorHttp:
     def __init__(
         self,
@@ -94,6 +139,7 @@ class VendorHttp:
         transport: httpx.AsyncBaseTransport | None = None,
         vendor: str,
         rate_limiter: RateLimiter | None = None,
+        attempt_budget: MultiWindowLimiter | None = None,
         max_connections: int = 20,
         jitter: bool = True,
         sleep: Sleep = asyncio.sleep,
@@ -104,6 +150,7 @@ class VendorHttp:
         self.backoff_base = backoff_base
         self.max_backoff = max_backoff
         self.rate_limiter = rate_limiter
+        self.attempt_budget = attempt_budget
         self._secrets = [value for value in secret_values if value]
         self._jitter = jitter
         self._sleep = sleep
@@ -166,6 +213,19 @@ class VendorHttp:
             await self._wait_out_pause()
             if rate_limited and self.rate_limiter is not None:
                 await self.rate_limiter.acquire()
+            if self.attempt_budget is not None:
+                wait = self.attempt_budget.delay()
+                if wait > self.max_backoff:
+                    raise self._unavailable(
+                        f"{self.vendor}'s request quota is spent: {what} was not sent (attempt {attempt}), "
+                        f"as the next free slot is {wait:.0f} s away; try again later",
+                        status=None,
+                        attempts=attempt - 1,
+                        may_have_been_applied=False,
+                        cause=None,
+                        retry_after=wait,
+                    )
+                await self.attempt_budget.acquire()
             status: int | None = None
             retry_after: float | None = None
             error: Exception | None
