@@ -219,9 +219,6 @@ class StatsigStore:
             )
         return VersionPage(versions=infos, has_more=len(numbers) > limit)
 
-    def sdk_warnings(self, draft: VersionDraft) -> list[str]:
-        return []  # placeholder so this branch type-checks; the Statsig helper's implementation replaces it
-
     async def poll_changes(self, since: str | None) -> Changes:
         # Statsig has no change feed, but one listing of parameter stores shows every label move and
         # version (a version's config never changes once written): fingerprint each, diff with the last.
