@@ -25,6 +25,7 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.methods import CACHEABLE_METHODS, CacheableMethod
+from pydantic import ValidationError
 
 from promptshelf import __version__
 from promptshelf.errors import ForbiddenError, InvalidArgumentError, NotFoundError, PromptshelfError
@@ -106,7 +107,7 @@ class PromptshelfMCP:
         )
         # The SDK's default middleware is an OpenTelemetry span per message; promptshelf does not export
         # traces, and it costs latency on every request.
-        self.server.middleware = [self._track_connections]
+        self.server.middleware = [self._track_connections, _map_errors]
 
     # -- tools ---------------------------------------------------------------------------------------
 
@@ -366,6 +367,27 @@ class PromptshelfMCP:
             if connection.initialize_accepted:
                 self.hub.track(connection)
         return result
+
+
+async def _map_errors(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: whatever a handler raises reaches the client as a JSON-RPC error with a real code.
+
+    Handlers map the errors they expect themselves; this is the net under them. Left to the SDK, any other
+    exception would answer code 0 with the exception's text (handshake eras): a library's message, or a
+    path, on the wire. A promptshelf error keeps its code (the caller's mistake is -32602); anything else is
+    logged here, with its traceback, and the client only hears that it failed.
+    """
+    try:
+        return await call_next(ctx)
+    except (MCPError, ValidationError):  # already a wire error (the SDK answers -32602 for the latter)
+        raise
+    except (InvalidArgumentError, NotFoundError) as exc:
+        raise invalid_params(exc.message, exc) from None
+    except PromptshelfError as exc:
+        raise internal_error(exc) from None
+    except Exception:
+        logger.exception("%s failed", ctx.method)
+        raise MCPError(INTERNAL_ERROR, f"{ctx.method} failed unexpectedly; see the server log") from None
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
