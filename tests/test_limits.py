@@ -172,14 +172,15 @@ class TestContentLimits:
         assert [s.name for s in (await service.list_prompts()).prompts] == ["p"]
         assert await versions_of(service) == [1]
 
-    async def test_a_template_over_1_mib(self, service: PromptService) -> None:
+    async def test_a_template_over_256_ki_characters(self, service: PromptService) -> None:
+        assert limits.MAX_TEMPLATE_LENGTH == 262_144
         await self.assert_refused(
             service,
-            "template is 1,048,577 characters long; the limit is 1,048,576",
+            "template is 262,145 characters long; the limit is 262,144",
             "template",
             template="x" * (limits.MAX_TEMPLATE_LENGTH + 1),
         )
-        created = await service.create_prompt("big", template="x" * limits.MAX_TEMPLATE_LENGTH)
+        created = await service.create_prompt("big", template="é" * limits.MAX_TEMPLATE_LENGTH)
         assert created.version == 1
 
     async def test_messages_over_the_count_or_the_size(self, service: PromptService) -> None:
@@ -190,7 +191,7 @@ class TestContentLimits:
         big = Message(role="user", content="x" * (limits.MAX_TEMPLATE_LENGTH + 1))
         await self.assert_refused(
             service,
-            r"messages\[1\].content is 1,048,577 characters",
+            r"messages\[1\].content is 262,145 characters",
             "messages",
             template=None,
             messages=[one, big],
@@ -198,38 +199,49 @@ class TestContentLimits:
         half = Message(role="user", content="x" * (limits.MAX_TEMPLATE_LENGTH // 2 + 1))
         await self.assert_refused(
             service,
-            "the messages hold 1,048,578 characters together",
+            "the messages hold 262,146 characters together; the limit is 262,144",
             "messages",
             template=None,
             messages=[half, half],
         )
+        most = [Message(role="user", content="x" * 262)] * limits.MAX_MESSAGES
+        assert (await service.create_prompt("chat", messages=most)).version == 1
 
     async def test_config_over_its_size_or_depth(self, service: PromptService) -> None:
         await self.assert_refused(
             service,
-            "config is 262,152 characters of JSON; the limit is 262,144",
+            "config takes 65,544 characters as JSON; the limit is 65,536",
             "config",
             config={"x": "y" * (limits.MAX_CONFIG_SIZE)},
         )
-        deep: dict[str, Any] = {}
-        for _ in range(limits.MAX_JSON_DEPTH + 1):
+        deep: dict[str, Any] = {}  # 64 levels of objects
+        for _ in range(limits.MAX_JSON_DEPTH - 1):
             deep = {"d": deep}
-        await self.assert_refused(service, "config nests deeper than 64 levels", "config", config=deep)
+        assert (await service.create_prompt("deep", template="t", config=deep)).version == 1
+        await service.archive_prompt("deep")
+        await self.assert_refused(service, "config nests deeper than 64 levels", "config", config={"d": deep})
 
     async def test_variables_over_the_count_or_their_fields(self, service: PromptService) -> None:
         many = [Variable(name=f"v{i}") for i in range(limits.MAX_VARIABLES + 1)]
         await self.assert_refused(
-            service, "at most 200 declared variables, not 201", "variables", variables=many
+            service, "at most 100 declared variables, not 101", "variables", variables=many
         )
         cases = [
             (Variable(name="v" * 101), "a variable name is 101 characters long; the limit is 100"),
             (Variable(name="v", description="d" * 1001), "variable 'v': the description is 1,001 characters"),
-            (Variable(name="v", default="d" * 10_001), "variable 'v': the default is 10,001 characters"),
-            (Variable(name="v", enum=[str(i) for i in range(201)]), "variable 'v': enum lists 201 values"),
-            (Variable(name="v", enum=["e" * 1001]), "variable 'v': an enum value is 1,001 characters"),
+            (Variable(name="v", default="d" * 1001), "variable 'v': the default is 1,001 characters"),
+            (Variable(name="v", enum=[str(i) for i in range(101)]), "variable 'v': enum lists 101 values"),
+            (Variable(name="v", enum=["e" * 201]), "variable 'v': an enum value is 201 characters"),
         ]
         for variable, match in cases:
             await self.assert_refused(service, match, "variables", variables=[variable])
+        wide = [Variable(name=f"v{i}", description="d" * 1000) for i in range(70)]
+        await self.assert_refused(
+            service,
+            "the declared variables take 73,351 characters as JSON; the limit is 65,536",
+            "variables",
+            variables=wide,
+        )
 
     async def test_labels_per_write_and_per_prompt(self, service: PromptService) -> None:
         labels = [f"l{i}" for i in range(limits.MAX_LABELS + 1)]

@@ -1,12 +1,14 @@
 """How big a stored or requested thing may be (README, "Limits"), and the checks of values from the wire.
 
 Every limit is a clear ``InvalidArgumentError`` naming the field and the limit. The numbers are sized for a
-prompt registry, well above real prompts and well below what would hurt the server:
+prompt registry, well above real prompts and well below what would hurt the server or its clients:
 
-- a template (or a chat prompt's messages together) of 1 MiB of text is about 250,000 tokens, more than the
-  context window of most models, and ten times the longest system prompts in use;
+- a template (or a chat prompt's messages together) of 256 Ki characters is about 65,000 tokens, several
+  times the longest system prompts in use. A read answers with the text twice (as text content and as
+  structured content), and the Python SDK's HTTP client refuses a server-sent event over 1 MiB by default:
+  the largest prompt, with the largest config and variables, must still reach it;
 - ``config`` holds model settings, possibly with tool definitions or a JSON schema for structured output:
-  256 KiB of JSON and 64 levels of nesting leave room for those;
+  64 KiB of JSON and 64 levels of nesting leave room for those; declared variables get as much;
 - versions are numbered from 1 one write at a time, so a version above 2^31 - 1 can never exist; refusing it
   keeps it out of every store's integer column (SQLite's stops at 2^63 - 1, PostgreSQL's ``integer`` and
   the vendors' at 2^31 - 1).
@@ -27,18 +29,18 @@ from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import Variable
 
 MAX_VERSION = 2**31 - 1
-MAX_TEMPLATE_LENGTH = 1_048_576
+MAX_TEMPLATE_LENGTH = 262_144
 """Characters in a template, and in a chat prompt's message contents together."""
 MAX_MESSAGES = 1000
-MAX_CONFIG_SIZE = 262_144
-"""Characters of ``config`` as compact JSON."""
+MAX_CONFIG_SIZE = 65_536
+"""Characters of ``config`` as compact JSON; the declared variables together get as much."""
 MAX_JSON_DEPTH = 64
-MAX_VARIABLES = 200
+MAX_VARIABLES = 100
 MAX_VARIABLE_NAME_LENGTH = 100
 MAX_VARIABLE_DESCRIPTION_LENGTH = 1000
-MAX_ENUM_VALUES = 200
-MAX_ENUM_VALUE_LENGTH = 1000
-MAX_DEFAULT_LENGTH = 10_000
+MAX_ENUM_VALUES = 100
+MAX_ENUM_VALUE_LENGTH = 200
+MAX_DEFAULT_LENGTH = 1000
 MAX_LABELS = 100
 """Labels on one prompt (so on one version, and given in one write)."""
 MAX_TAGS = 50
@@ -115,10 +117,25 @@ def check_content(template: str | None, contents: Sequence[str] | None) -> None:
 
 def check_config(config: Mapping[str, Any]) -> None:
     check_json(config, "config", max_depth=MAX_JSON_DEPTH)
-    size = len(json.dumps(config, ensure_ascii=False, separators=(",", ":")))
+    _check_json_size(config, "config", "config takes")
+
+
+def check_variables(variables: Sequence[Variable]) -> None:
+    if len(variables) > MAX_VARIABLES:
+        raise InvalidArgumentError(
+            f"at most {MAX_VARIABLES} declared variables, not {len(variables)}", argument="variables"
+        )
+    for variable in variables:
+        check_variable(variable)
+    dumped = [variable.model_dump(exclude_none=True) for variable in variables]
+    _check_json_size(dumped, "variables", "the declared variables take")
+
+
+def _check_json_size(value: Any, argument: str, what: str) -> None:
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     if size > MAX_CONFIG_SIZE:
         raise InvalidArgumentError(
-            f"config is {size:,} characters of JSON; the limit is {MAX_CONFIG_SIZE:,}", argument="config"
+            f"{what} {size:,} characters as JSON; the limit is {MAX_CONFIG_SIZE:,}", argument=argument
         )
 
 

@@ -441,13 +441,9 @@ def _check_range(argument: str, value: int, low: int, high: int) -> None:
 
 
 def _check_variables(variables: list[Variable]) -> None:
-    if len(variables) > limits.MAX_VARIABLES:
-        raise InvalidArgumentError(
-            f"at most {limits.MAX_VARIABLES} declared variables, not {len(variables)}", argument="variables"
-        )
+    limits.check_variables(variables)
     seen: set[str] = set()
     for variable in variables:
-        limits.check_variable(variable)
         validate_variable_name(variable.name)
         if variable.name in seen:
             raise InvalidArgumentError(f"variable {variable.name!r} is declared twice", argument="variables")

@@ -216,11 +216,9 @@ class ToolSpec(Generic[ArgsT]):
         """The typed arguments, or an ``InvalidArgumentError`` naming each bad argument.
 
         Strict, as the published schema says: an integer is an integer (not ``true`` or ``"5"``), a boolean
-        a boolean (not ``"false"``); and no JSON value may be a non-finite number or hold a lone surrogate.
+        a boolean (not ``"false"``). Values the schema leaves open (``config``, variable values) are checked
+        by the service, for every edge.
         """
-        for name, value in (arguments or {}).items():
-            limits.check_text(name, name, "an argument name")
-            limits.check_json(value, name)
         try:
             return self.args.model_validate(arguments or {}, strict=True)
         except ValidationError as exc:
