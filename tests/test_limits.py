@@ -311,3 +311,35 @@ class TestNames:
     async def test_dotted_names_that_are_not_dot_segments_are_fine(self, service: PromptService) -> None:
         for name in ["a.b", "a/.hidden", "a/b.", "v1.2/x..y"]:
             assert (await service.create_prompt(name, template="x")).name == name
+
+
+def test_the_readme_table_shows_each_limit() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    }
+    shown = {
+        "template": [limits.MAX_TEMPLATE_LENGTH],
+        "messages": [limits.MAX_MESSAGES, limits.MAX_TEMPLATE_LENGTH],
+        "config": [limits.MAX_CONFIG_SIZE, limits.MAX_JSON_DEPTH],
+        "declared variables": [
+            limits.MAX_VARIABLES,
+            limits.MAX_CONFIG_SIZE,
+            limits.MAX_VARIABLE_NAME_LENGTH,
+            limits.MAX_VARIABLE_DESCRIPTION_LENGTH,
+            limits.MAX_DEFAULT_LENGTH,
+            limits.MAX_ENUM_VALUES,
+            limits.MAX_ENUM_VALUE_LENGTH,
+        ],
+        "labels": [limits.MAX_LABELS],
+        "tags": [limits.MAX_TAGS, limits.MAX_TAG_LENGTH],
+        "version numbers": [limits.MAX_VERSION],
+        "`list_prompts` search": [limits.MAX_SEARCH_LENGTH],
+    }
+    for what, numbers in shown.items():
+        assert what in rows, f"the README's Limits table has no row {what!r}"
+        for number in numbers:
+            assert f"{number:,}" in rows[what] or f" {number} " in rows[what], (what, number, rows[what])

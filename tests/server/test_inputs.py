@@ -18,6 +18,7 @@ import anyio
 import httpx
 import pytest
 from mcp import Client, MCPError
+from mcp.types import ResourceTemplateReference
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.limits import MAX_CONFIG_SIZE, MAX_TEMPLATE_LENGTH, MAX_VERSION
@@ -300,3 +301,21 @@ async def test_the_largest_prompt_reaches_the_sdk_client_over_http(connect: Conn
         assert len(read.structured_content["template"]) == MAX_TEMPLATE_LENGTH
         assert read.structured_content["config"] == config
         await client.call_tool("archive_prompt", {"name": name})
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+async def test_completing_for_a_name_no_prompt_can_have_completes_nothing(tmp_path: Path, mode: str) -> None:
+    """The context's name reaches no store unless it is a valid name (a lone surrogate made SQLite raise)."""
+    store = await SQLiteStore.open(tmp_path / "prompts.db")
+    service = PromptService(store, Policy(actor="mcp"))
+    await service.create_prompt("p", template="t")
+    versions = ResourceTemplateReference(type="ref/resource", uri="prompt://{name}/versions/{version}")
+    try:
+        async with Client(
+            PromptshelfMCP(service).server, mode="auto" if mode == MODERN else "legacy"
+        ) as client:
+            for name in ["a\ud800", "../x", "p"]:
+                done = await client.complete(versions, {"name": "version", "value": ""}, {"name": name})
+                assert done.completion.values == ([] if name != "p" else ["1"])
+    finally:
+        await store.aclose()

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from promptshelf import __version__
 from promptshelf.errors import ForbiddenError, InvalidArgumentError, NotFoundError, PromptshelfError
-from promptshelf.model import LATEST, Message
+from promptshelf.model import LATEST, Message, validate_name
 from promptshelf.server import uris
 from promptshelf.server.notifications import ChangeHub
 from promptshelf.server.tools import TOOLS, TOOLS_BY_NAME, ToolSpec
@@ -323,6 +323,12 @@ class PromptshelfMCP:
             return await self._prompt_names(value)
         name = context.get("name")
         if not name:
+            return []
+        try:
+            validate_name(name)
+        except (
+            InvalidArgumentError
+        ):  # no prompt has that name: nothing to complete, and nothing to ask the store
             return []
         if argument == "version" and template == uris.VERSION_TEMPLATE:
             summary = await self.service.store.get_summary(name)
