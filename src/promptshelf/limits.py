@@ -10,8 +10,8 @@ prompt registry, well above real prompts and well below what would hurt the serv
 - ``config`` holds model settings, possibly with tool definitions or a JSON schema for structured output:
   64 KiB of JSON and 64 levels of nesting leave room for those; declared variables get as much;
 - versions are numbered from 1 one write at a time, so a version above 2^31 - 1 can never exist; refusing it
-  keeps it out of every store's integer column (SQLite's stops at 2^63 - 1, PostgreSQL's ``integer`` and
-  the vendors' at 2^31 - 1).
+  keeps it out of every store's integer column (SQLite's stops at 2^63 - 1, PostgreSQL's ``integer`` at
+  2^31 - 1) and out of the vendors' APIs.
 
 Values arriving as JSON are also checked for what JSON cannot carry faithfully: ``NaN`` and infinities
 (Python's parser accepts them; they would be stored as ``null``) and lone UTF-16 surrogates (no store can

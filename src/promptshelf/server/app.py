@@ -326,9 +326,7 @@ class PromptshelfMCP:
             return []
         try:
             validate_name(name)
-        except (
-            InvalidArgumentError
-        ):  # no prompt has that name: nothing to complete, and nothing to ask the store
+        except InvalidArgumentError:  # no prompt has that name: nothing to complete or to ask the store
             return []
         if argument == "version" and template == uris.VERSION_TEMPLATE:
             summary = await self.service.store.get_summary(name)
