@@ -87,6 +87,12 @@ class TestVersions:
         ):
             await service.render_prompt("old", {})
 
+    async def test_a_version_too_long_to_print_is_described_by_its_size(self, service: PromptService) -> None:
+        with pytest.raises(
+            InvalidArgumentError, match="must be at most 2147483647, not a 4153-hex-digit number"
+        ):
+            await service.get_prompt("p", version=10**5000)
+
     @pytest.mark.parametrize("value", [True, 1.0, "1"])
     async def test_a_version_must_be_an_integer(self, service: PromptService, value: Any) -> None:
         with pytest.raises(InvalidArgumentError, match="version must be an integer"):

@@ -55,8 +55,10 @@ def check_version(value: Any, argument: str = "version") -> int:
     if value < 1:
         raise InvalidArgumentError(f"{argument} must be at least 1, not {value}", argument=argument)
     if value > MAX_VERSION:
+        # str() of an int over 4300 digits raises ValueError: name so large a number by its size
+        shown = str(value) if value.bit_length() <= 128 else f"a {len(hex(value)) - 2}-hex-digit number"
         raise InvalidArgumentError(
-            f"{argument} must be at most {MAX_VERSION}, not {value}: no prompt has that many versions",
+            f"{argument} must be at most {MAX_VERSION}, not {shown}: no prompt has that many versions",
             argument=argument,
         )
     return value
