@@ -17,7 +17,7 @@ import promptshelf
 PACKAGE = Path(promptshelf.__file__).parent
 
 LAYERS: list[tuple[str, ...]] = [
-    ("__init__", "errors", "model", "settings"),
+    ("__init__", "errors", "model", "limits", "settings"),
     ("backends",),
     ("template",),
     ("results", "diffing", "coerce", "service"),

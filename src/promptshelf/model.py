@@ -60,7 +60,12 @@ def variable_names(declared: Iterable[Variable], texts: Iterable[str]) -> list[s
     return list(names)
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: str, *, new: bool = False) -> str:
+    """A prompt name; ``new``: a name about to be created, which may not have a ``.`` segment either.
+
+    ``a/./b`` would be the same file as ``a/b`` on export (and the same path everywhere else), so it is
+    refused for new prompts; a prompt stored with such a name before the rule stays readable.
+    """
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("prompt name must be a non-empty string", argument="name")
     if len(name) > MAX_NAME_LENGTH:
@@ -73,10 +78,10 @@ def validate_name(name: str) -> str:
             "(letters, digits, '.', '_', '-', '/' for folders; starting with a letter or digit)",
             argument="name",
         )
-    segments = name.split("/")
-    if any(segment in ("", "..") for segment in segments):
+    refused = ("", ".", "..") if new else ("", "..")
+    if any(segment in refused for segment in name.split("/")):
         raise InvalidArgumentError(
-            f"invalid prompt name {name!r}: a folder segment may not be empty or '..'", argument="name"
+            f"invalid prompt name {name!r}: a folder segment may not be empty, '.' or '..'", argument="name"
         )
     return name
 

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptshelf import limits
 from promptshelf import template as templating
 from promptshelf.backends.base import Changes, Store
 from promptshelf.diffing import diff_versions
 from promptshelf.errors import ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError
+from promptshelf.limits import MAX_TAG_LENGTH, MAX_TAGS, check_version
 from promptshelf.model import (
     LATEST,
     MAX_COMMIT_MESSAGE_LENGTH,
@@ -46,8 +48,6 @@ from promptshelf.settings import Settings
 
 MAX_LIST_LIMIT = 200
 MAX_HISTORY_LIMIT = 100
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class PromptService:
         include_archived: bool = False,
     ) -> PromptListing:
         _check_range("limit", limit, 1, MAX_LIST_LIMIT)
+        limits.check_search(search)
         if label is not None:
             validate_label(label, allow_latest=True)
         query = PromptQuery(
@@ -162,6 +163,7 @@ class PromptService:
         self, resolved: Resolved, variables: Mapping[str, Any], *, strict: bool
     ) -> RenderedPrompt:
         """Render a version already resolved (the MCP surface also needs its description)."""
+        limits.check_json(dict(variables), "variables")
         bindings = templating.bind(resolved.variables, variables, strict=strict)
         rendered = [templating.substitute(text, bindings.values) for text in resolved.texts]
         found = resolved.version
@@ -222,15 +224,15 @@ class PromptService:
         validate_name(name)
         _check_range("limit", limit, 1, MAX_HISTORY_LIMIT)
         if before_version is not None:
-            _check_range("before_version", before_version, 1, None)
+            check_version(before_version, "before_version")
         page = await self.store.list_versions(name, before_version=before_version, limit=limit)
         return VersionListing(name=name, versions=page.versions, has_more=page.has_more)
 
     async def diff_versions(self, name: str, from_version: int, to_version: int | None = None) -> VersionDiff:
         validate_name(name)
-        _check_range("from_version", from_version, 1, None)
+        check_version(from_version, "from_version")
         if to_version is not None:
-            _check_range("to_version", to_version, 1, None)
+            check_version(to_version, "to_version")
         old = await self.store.get_version(name, version=from_version)
         new = await self.store.get_version(name, version=to_version)
         return diff_versions(old, new)
@@ -253,7 +255,7 @@ class PromptService:
         labels: list[str] | None = None,
         commit_message: str | None = None,
     ) -> PromptDocument:
-        validate_name(name)
+        validate_name(name, new=True)
         if template is None and messages is None:
             raise InvalidArgumentError(
                 "give the prompt a 'template' (text prompt) or 'messages' (chat prompt)"
@@ -281,7 +283,7 @@ class PromptService:
     ) -> PromptDocument:
         """Publish version ``base_version + 1``; fields not given carry over from ``base_version``."""
         validate_name(name)
-        _check_range("base_version", base_version, 1, None)
+        check_version(base_version, "base_version")
         given = [
             arg for arg, value in (("template", template), ("messages", messages), ("edits", edits)) if value
         ]
@@ -315,6 +317,9 @@ class PromptService:
             meta = _meta(
                 base.description if description is None else description, base.tags if tags is None else tags
             )
+        if draft.labels:  # the prompt keeps its other labels
+            labelled = (await self.store.get_summary(name)).labels
+            limits.check_labels(len(labelled.keys() | set(draft.labels)))
         await self._check_includes(name, draft)
         published = await self.store.publish_version(name, base_version, draft, meta)
         return await self._written(published, draft)
@@ -322,7 +327,10 @@ class PromptService:
     async def set_label(self, name: str, label: str, version: int) -> LabelMove:
         validate_name(name)
         self._check_movable(validate_label(label))
-        _check_range("version", version, 1, None)
+        check_version(version)
+        labelled = (await self.store.get_summary(name)).labels
+        if label not in labelled:
+            limits.check_labels(len(labelled) + 1)
         previous = await self.store.set_label(name, label, version)
         return LabelMove(name=name, label=label, version=version, previous_version=previous)
 
@@ -351,7 +359,7 @@ class PromptService:
                 f"give either version ({version}) or label ({label!r}), not both", argument="version"
             )
         if version is not None:
-            _check_range("version", version, 1, None)
+            check_version(version)
             return await self.store.get_version(name, version=version)
         label = validate_label(label, allow_latest=True) if label is not None else self.policy.default_label
         if label == LATEST:
@@ -386,6 +394,9 @@ class PromptService:
             raise InvalidArgumentError("a chat prompt needs at least one message", argument="messages")
         if not isinstance(config, dict):
             raise InvalidArgumentError("config must be a JSON object", argument="config")
+        limits.check_content(template_text, [m.content for m in messages] if messages is not None else None)
+        limits.check_config(config)
+        limits.check_labels(len(set(labels)))
         if commit_message is not None and len(commit_message) > MAX_COMMIT_MESSAGE_LENGTH:
             raise InvalidArgumentError(
                 f"commit_message is {len(commit_message)} characters long; the limit is "
@@ -445,15 +456,15 @@ def _changed_since(name: str, base_version: int, latest: int) -> ConflictError:
     )
 
 
-def _check_range(argument: str, value: int, low: int, high: int | None) -> None:
+def _check_range(argument: str, value: int, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{argument} must be an integer, not {value!r}", argument=argument)
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise InvalidArgumentError(f"{argument} must be {bounds}, not {value}", argument=argument)
+    if not low <= value <= high:
+        raise InvalidArgumentError(f"{argument} must be from {low} to {high}, not {value}", argument=argument)
 
 
 def _check_variables(variables: list[Variable]) -> None:
+    limits.check_variables(variables)
     seen: set[str] = set()
     for variable in variables:
         validate_variable_name(variable.name)
@@ -477,8 +488,13 @@ def _check_include_syntax(texts: list[str]) -> None:
         validate_name(ref.name)
         if ref.label is not None:
             validate_label(ref.label, allow_latest=True)
-        if ref.version is not None and ref.version < 1:
-            raise InvalidArgumentError(f"include {{{{> {ref}}}}}: versions start at 1", argument="template")
+        if ref.version is not None:
+            try:
+                check_version(ref.version)
+            except InvalidArgumentError as exc:
+                raise InvalidArgumentError(
+                    f"include {{{{> {ref}}}}}: {exc.message}", argument="template"
+                ) from None
 
 
 def _meta(description: str | None, tags: list[str]) -> PromptMeta:

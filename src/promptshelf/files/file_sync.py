@@ -8,7 +8,9 @@ nothing at all unless every file reads cleanly and passes the service's rules.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,7 @@ from promptshelf.files.copying import (
     read_current,
     read_history,
 )
+from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.files.prompt_files import (
     PromptFile,
     PromptFileError,
@@ -66,20 +69,88 @@ async def export_prompts(
 ) -> ExportReport:
     """Write one file per live prompt below ``root``; a file already holding the same text is not touched.
 
-    Files of prompts that are no longer in the store are left where they are.
+    Files of prompts that are no longer in the store are left where they are. Nothing is written when two
+    prompts would need the same path (``export_paths``).
     """
     observer = observer or ProgressObserver()
     report = ExportReport(directory=str(root), history=with_history)
     names = [name async for name in live_names(service)]
+    paths = export_paths(root, names)
     observer.started(len(names))
     for name in names:
         observer.prompt_started(name)
         history = await (read_history if with_history else read_current)(service, name)
-        path = prompt_path(root, name)
+        path = paths[name]
         written = write_if_changed(path, render_prompt_file(history, with_history=with_history))
         report.prompts.append(ExportedPrompt(name=name, file=str(path), written=written))
         observer.prompt_finished(name)
     return report
+
+
+def export_paths(
+    root: Path, names: Iterable[str], *, case_insensitive: bool | None = None
+) -> dict[str, Path]:
+    """Where each prompt's file goes, or an ``InvalidArgumentError`` listing every clash, before anything
+    is written: two prompts on one file (``a/b`` and a ``a/./b`` stored before such names were refused;
+    ``A`` and ``a`` on a case-insensitive file system), a file where another prompt needs a folder (``x``
+    is ``x.md``, which ``x.md/y`` needs as a folder), or a path already taken by a folder or a file.
+
+    ``case_insensitive``: whether names differing only in case clash; by default, what ``root``'s file
+    system does.
+    """
+    if case_insensitive is None:
+        case_insensitive = _is_case_insensitive(root)
+
+    def key(parts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(part.casefold() for part in parts) if case_insensitive else parts
+
+    paths = {name: prompt_path(root, name) for name in names}
+    files: dict[tuple[str, ...], str] = {}
+    folders: dict[tuple[str, ...], tuple[str, Path]] = {}
+    clashes: list[str] = []
+    for name, path in paths.items():
+        parts = path.relative_to(root).parts
+        if (first := files.setdefault(key(parts), name)) != name:
+            clashes.append(f"{first!r} and {name!r} would both be {paths[first]}")
+        for depth in range(1, len(parts)):
+            folders.setdefault(key(parts[:depth]), (name, root.joinpath(*parts[:depth])))
+    for parts, name in files.items():
+        if (needed := folders.get(parts)) is not None:
+            clashes.append(f"{name!r} would be the file {paths[name]}, which {needed[0]!r} needs as a folder")
+        elif paths[name].is_dir():
+            clashes.append(f"{name!r} would be the file {paths[name]}, which is a folder")
+    for name, folder in folders.values():
+        if folder.exists() and not folder.is_dir():
+            clashes.append(f"{name!r} needs {folder} as a folder, but it is a file")
+    if clashes:
+        shown = "; ".join(clashes[:10]) + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+        raise InvalidArgumentError(
+            f"cannot export to {root}: {shown}. Nothing was written; archive or rename the prompts involved, "
+            "or export to an empty folder",
+            clashes=clashes,
+        )
+    return paths
+
+
+def _is_case_insensitive(root: Path) -> bool:
+    """Whether ``root``'s file system ignores case (macOS, Windows by default): an entry of ``root`` (or of
+    its nearest existing parent) found again under its name in the other case is the same file."""
+    folder = root
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    for candidate in [*_first_entries(folder), folder]:
+        swapped = candidate.with_name(candidate.name.swapcase())
+        if swapped.name != candidate.name:
+            return swapped.exists() and os.path.samefile(swapped, candidate)
+    return False
+
+
+def _first_entries(folder: Path, count: int = 20) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(entry.path) for _, entry in zip(range(count), entries, strict=False)]
+    except OSError:
+        return []
 
 
 class LabelChange(BaseModel):

@@ -25,10 +25,11 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.methods import CACHEABLE_METHODS, CacheableMethod
+from pydantic import ValidationError
 
 from promptshelf import __version__
 from promptshelf.errors import ForbiddenError, InvalidArgumentError, NotFoundError, PromptshelfError
-from promptshelf.model import LATEST, Message
+from promptshelf.model import LATEST, Message, validate_name
 from promptshelf.server import uris
 from promptshelf.server.notifications import ChangeHub
 from promptshelf.server.tools import TOOLS, TOOLS_BY_NAME, ToolSpec
@@ -106,7 +107,7 @@ class PromptshelfMCP:
         )
         # The SDK's default middleware is an OpenTelemetry span per message; promptshelf does not export
         # traces, and it costs latency on every request.
-        self.server.middleware = [self._track_connections]
+        self.server.middleware = [self._track_connections, _map_errors]
 
     # -- tools ---------------------------------------------------------------------------------------
 
@@ -323,6 +324,10 @@ class PromptshelfMCP:
         name = context.get("name")
         if not name:
             return []
+        try:
+            validate_name(name)
+        except InvalidArgumentError:  # no prompt has that name: nothing to complete or to ask the store
+            return []
         if argument == "version" and template == uris.VERSION_TEMPLATE:
             summary = await self.service.store.get_summary(name)
             versions = [str(v) for v in range(summary.latest_version, 0, -1)]
@@ -366,6 +371,27 @@ class PromptshelfMCP:
             if connection.initialize_accepted:
                 self.hub.track(connection)
         return result
+
+
+async def _map_errors(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: whatever a handler raises reaches the client as a JSON-RPC error with a real code.
+
+    Handlers map the errors they expect themselves; this is the net under them. Left to the SDK, any other
+    exception would answer code 0 with the exception's text (handshake eras): a library's message, or a
+    path, on the wire. A promptshelf error keeps its code (the caller's mistake is -32602); anything else is
+    logged here, with its traceback, and the client only hears that it failed.
+    """
+    try:
+        return await call_next(ctx)
+    except (MCPError, ValidationError):  # already a wire error (the SDK answers -32602 for the latter)
+        raise
+    except (InvalidArgumentError, NotFoundError) as exc:
+        raise invalid_params(exc.message, exc) from None
+    except PromptshelfError as exc:
+        raise internal_error(exc) from None
+    except Exception:
+        logger.exception("%s failed", ctx.method)
+        raise MCPError(INTERNAL_ERROR, f"{ctx.method} failed unexpectedly; see the server log") from None
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:

@@ -16,7 +16,16 @@ from typing import Any, Generic, TypeVar
 import mcp.types as types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promptshelf import limits
 from promptshelf.errors import InvalidArgumentError
+from promptshelf.limits import (
+    MAX_LABELS,
+    MAX_MESSAGES,
+    MAX_TAGS,
+    MAX_TEMPLATE_LENGTH,
+    MAX_VARIABLES,
+    MAX_VERSION,
+)
 from promptshelf.model import LABEL_PATTERN, Edit, JsonScalar, Message, Variable
 from promptshelf.results import (
     ArchiveResult,
@@ -33,7 +42,12 @@ from promptshelf.service import MAX_HISTORY_LIMIT, MAX_LIST_LIMIT, PromptService
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 _NAME = Field(description="The prompt's name; '/' groups prompts into folders (e.g. 'team/summarize').")
-_VERSION = Field(default=None, ge=1, description="An exact version number. Give version or label, not both.")
+_VERSION = Field(
+    default=None,
+    ge=1,
+    le=MAX_VERSION,
+    description="An exact version number. Give version or label, not both.",
+)
 _LABEL = Field(
     default=None,
     pattern=LABEL_PATTERN,
@@ -48,7 +62,9 @@ class _Args(BaseModel):
 
 class ListPromptsArgs(_Args):
     search: str | None = Field(
-        default=None, description="Only prompts whose name or description contains this."
+        default=None,
+        max_length=limits.MAX_SEARCH_LENGTH,
+        description="Only prompts whose name or description contains this.",
     )
     tag: str | None = Field(default=None, description="Only prompts with this tag.")
     label: str | None = Field(
@@ -87,30 +103,45 @@ class _Content(_Args):
         default=None, description="Model settings (model, provider, temperature, max_tokens, ...)."
     )
     variables: list[Variable] | None = Field(
-        default=None, description="Declared variables; placeholders not declared are required variables."
+        default=None,
+        max_length=MAX_VARIABLES,
+        description="Declared variables; placeholders not declared are required variables.",
     )
     description: str | None = Field(default=None, max_length=1000, description="What the prompt is for.")
-    tags: list[str] | None = Field(default=None, description="Tags for finding the prompt.")
-    labels: list[str] | None = Field(default=None, description="Labels to point at the new version.")
+    tags: list[str] | None = Field(
+        default=None, max_length=MAX_TAGS, description="Tags for finding the prompt."
+    )
+    labels: list[str] | None = Field(
+        default=None, max_length=MAX_LABELS, description="Labels to point at the new version."
+    )
     commit_message: str | None = Field(default=None, max_length=400, description="Why this version exists.")
 
 
 class CreatePromptArgs(_Content):
     name: str = _NAME
     template: str | None = Field(
-        default=None, description="A text prompt's template. Give template or messages."
+        default=None,
+        max_length=MAX_TEMPLATE_LENGTH,
+        description="A text prompt's template. Give template or messages.",
     )
-    messages: list[Message] | None = Field(default=None, description="A chat prompt's messages.")
+    messages: list[Message] | None = Field(
+        default=None, max_length=MAX_MESSAGES, description="A chat prompt's messages."
+    )
 
 
 class UpdatePromptArgs(_Content):
     name: str = _NAME
     base_version: int = Field(
         ge=1,
+        le=MAX_VERSION,
         description="The version you read; if the latest version differs, nothing is written (conflict).",
     )
-    template: str | None = Field(default=None, description="A new template (text prompts).")
-    messages: list[Message] | None = Field(default=None, description="New messages (chat prompts).")
+    template: str | None = Field(
+        default=None, max_length=MAX_TEMPLATE_LENGTH, description="A new template (text prompts)."
+    )
+    messages: list[Message] | None = Field(
+        default=None, max_length=MAX_MESSAGES, description="New messages (chat prompts)."
+    )
     edits: list[Edit] | None = Field(
         default=None,
         description="Replacements applied to the base version; each 'old' must occur exactly once.",
@@ -119,20 +150,24 @@ class UpdatePromptArgs(_Content):
 
 class ListVersionsArgs(_Args):
     name: str = _NAME
-    before_version: int | None = Field(default=None, ge=1, description="Only versions older than this one.")
+    before_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Only versions older than this one."
+    )
     limit: int = Field(default=20, ge=1, le=MAX_HISTORY_LIMIT, description="Page size.")
 
 
 class DiffVersionsArgs(_Args):
     name: str = _NAME
-    from_version: int = Field(ge=1, description="The older version.")
-    to_version: int | None = Field(default=None, ge=1, description="The newer version (default: latest).")
+    from_version: int = Field(ge=1, le=MAX_VERSION, description="The older version.")
+    to_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="The newer version (default: latest)."
+    )
 
 
 class SetLabelArgs(_Args):
     name: str = _NAME
     label: str = Field(pattern=LABEL_PATTERN, description="The label to move ('latest' is reserved).")
-    version: int = Field(ge=1, description="The version the label should point at.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="The version the label should point at.")
 
 
 class RemoveLabelArgs(_Args):
@@ -178,9 +213,14 @@ class ToolSpec(Generic[ArgsT]):
         )
 
     def parse(self, arguments: dict[str, Any] | None) -> ArgsT:
-        """The typed arguments, or an ``InvalidArgumentError`` naming each bad argument."""
+        """The typed arguments, or an ``InvalidArgumentError`` naming each bad argument.
+
+        Strict, as the published schema says: an integer is an integer (not ``true`` or ``"5"``), a boolean
+        a boolean (not ``"false"``). Values the schema leaves open (``config``, variable values) are checked
+        by the service, for every edge.
+        """
         try:
-            return self.args.model_validate(arguments or {})
+            return self.args.model_validate(arguments or {}, strict=True)
         except ValidationError as exc:
             raise invalid_arguments(exc) from None
 

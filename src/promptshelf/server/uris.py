@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from promptshelf.limits import parse_version
+
 SCHEME = "prompt://"
 PROMPT_TEMPLATE = "prompt://{name}"
 VERSION_TEMPLATE = "prompt://{name}/versions/{version}"
@@ -36,7 +38,8 @@ def prompt_uri(name: str) -> str:
 
 
 def parse(uri: str) -> PromptUri | None:
-    """The prompt a URI names, or ``None`` when it is not a ``prompt://`` URI of one of the three shapes.
+    """The prompt a URI names, or ``None`` when it is not a ``prompt://`` URI of one of the three shapes;
+    ``InvalidArgumentError`` for a version out of range.
 
     A name whose ``/`` was not encoded (``prompt://team/summarize``) is accepted too, when the path does not
     end in ``/versions/N`` or ``/labels/L``.
@@ -51,7 +54,7 @@ def parse(uri: str) -> PromptUri | None:
         version = segments[-1]
         if not (version.isascii() and version.isdigit()):  # '²'.isdigit() is true, int('²') fails
             return None
-        return PromptUri(unquote("/".join(segments[:-2])), version=int(version))
+        return PromptUri(unquote("/".join(segments[:-2])), version=parse_version(version))
     if len(segments) >= 3 and segments[-2] == "labels" and segments[-1]:
         return PromptUri(unquote("/".join(segments[:-2])), label=unquote(segments[-1]))
     return PromptUri(unquote(path))
