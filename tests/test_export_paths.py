@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.cli import main
 from promptshelf.errors import InvalidArgumentError
-from promptshelf.file_sync import _is_case_insensitive, export_paths
+from promptshelf.files.file_sync import _is_case_insensitive, export_paths
 from promptshelf.model import PromptMeta, VersionDraft
 
 

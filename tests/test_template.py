@@ -69,6 +69,11 @@ class TestIncludeSyntax:
         # "²".isdigit() is true but int("²") fails; such a selector is a (bad) label, refused by name.
         assert include_refs([f"{{{{> y@{selector}}}}}"]) == [IncludeRef("y", label=selector)]
 
+    def test_an_include_version_of_5000_digits_is_the_callers_mistake(self) -> None:
+        # Python refuses int() of more than 4,300 digits: that must not become an internal error.
+        with pytest.raises(InvalidArgumentError, match="include of 'y' must be at most 2147483647"):
+            include_refs([f"{{{{> y@{'9' * 5000}}}}}"])
+
     @settings(max_examples=500)
     @given(
         st.lists(

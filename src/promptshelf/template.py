@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptshelf.errors import InvalidArgumentError
+from promptshelf.limits import parse_version
 from promptshelf.model import PLACEHOLDER_RE, Variable, placeholders
 
 # The limits on includes and edits, in one place (README.md, "Limits"). Includes compose prompts from a few
@@ -275,6 +276,10 @@ def _parse_include(inner: str) -> IncludeRef:
     if not at:
         return IncludeRef(name)
     if selector.isascii() and selector.isdigit():  # not str.isdigit alone: int('²') fails
+        # int() refuses more than 4,300 digits, and a number that long is out of range anyway; shorter ones
+        # are range-checked by the service, which names the prompt holding the include.
+        if len(selector.lstrip("0")) > 100:
+            parse_version(selector, f"the version in the include of {name!r}")
         return IncludeRef(name, version=int(selector))
     return IncludeRef(name, label=selector)
 

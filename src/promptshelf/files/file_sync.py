@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from promptshelf.backends.sqlite import SQLiteStore
-from promptshelf.errors import PromptshelfError
+from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.files.copying import (
     ProgressObserver,
     PromptHistory,
@@ -30,7 +30,6 @@ from promptshelf.files.copying import (
     read_current,
     read_history,
 )
-from promptshelf.errors import InvalidArgumentError, PromptshelfError
 from promptshelf.files.prompt_files import (
     PromptFile,
     PromptFileError,
