@@ -80,9 +80,10 @@ def check_bind(host: str, tokens: Tokens, no_auth: bool) -> None:
 class HostCheck:
     """DNS-rebinding protection: which Host and Origin headers ``/mcp`` accepts.
 
-    On a loopback bind, the loopback names (any port) plus ``--allowed-host`` values are accepted. On any
-    other bind, the ``--allowed-host`` values when given; without them the Host is not checked (the
-    token is the protection) and an Origin must name the same host and port as the Host header.
+    On a loopback bind, the loopback names and the bind address itself (any port) plus ``--allowed-host``
+    values are accepted. On any other bind, those when ``--allowed-host`` is given; without it the Host
+    is not checked (the token is the protection) and an Origin must name the same host and port as the
+    Host header.
     """
 
     bind_host: str
@@ -91,7 +92,7 @@ class HostCheck:
     def settings(self) -> TransportSecuritySettings:
         hosts: list[str] = []
         if is_loopback(self.bind_host) or self.allowed_hosts:
-            for name in LOOPBACK_NAMES:
+            for name in (*LOOPBACK_NAMES, *_bind_name(self.bind_host)):
                 hosts += [name, f"{name}:*"]
         for host in self.allowed_hosts:
             hosts += [host] if _has_port(host) else [host, f"{host}:*"]
@@ -114,6 +115,20 @@ class HostCheck:
             logger.warning("refused a cross-origin request from %r to %r", origin, host)
             return PlainTextResponse(f"Origin {origin!r} is not allowed (see --allowed-host)", 403)
         return None
+
+
+def _bind_name(host: str) -> tuple[str, ...]:
+    """The bind address as a Host header names it (a client of ``--host 127.0.0.2`` sends
+    ``Host: 127.0.0.2:PORT``); nothing for the wildcard addresses, which no client sends."""
+    bare = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return (host,) if host not in LOOPBACK_NAMES else ()
+    if address.is_unspecified:
+        return ()
+    name = f"[{bare}]" if address.version == 6 else bare
+    return () if name in LOOPBACK_NAMES else (name,)
 
 
 def _has_port(host: str) -> bool:
