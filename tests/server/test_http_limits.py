@@ -205,3 +205,25 @@ def test_connections_over_the_limit_are_refused_and_room_returns_when_they_close
     )
     response = open_session(server)
     assert response.status_code == 200 and "promptshelf" in response.text
+
+
+# -- bodies over the size limit go to the SDK's own refusal ------------------------------------------
+
+
+def test_a_body_over_the_size_limit_is_refused_413_whether_declared_or_streamed(
+    strict_timeouts: HttpServer,
+) -> None:
+    """The JSON-RPC envelope check reads bodies up to the SDK's limit (4 MiB) and no further."""
+    oversized = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "' + b"x" * (5 << 20) + b'"}}'
+    )
+    declared = httpx.post(strict_timeouts.url, content=oversized, headers=ACCEPT, timeout=30)
+    assert declared.status_code == 413, declared.text
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size shows only while reading
+        for start in range(0, len(oversized), 1 << 20):
+            yield oversized[start : start + (1 << 20)]
+
+    streamed = httpx.post(strict_timeouts.url, content=chunks(), headers=ACCEPT, timeout=30)
+    assert streamed.status_code == 413, streamed.text
+    assert open_session(strict_timeouts).status_code == 200
