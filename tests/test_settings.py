@@ -136,6 +136,11 @@ ENVIRONMENT: list[tuple[str, str, str, Any]] = [
     ("PROMPTSHELF_POLL_INTERVAL", "0.25", "poll_interval", 0.25),
     ("PROMPTSHELF_TOKEN", TOKEN, "token", TOKEN),
     ("PROMPTSHELF_READ_TOKEN", READ_TOKEN, "read_token", READ_TOKEN),
+    ("PROMPTSHELF_MAX_SESSIONS_PER_TOKEN", "7", "max_sessions_per_token", 7),
+    ("PROMPTSHELF_SESSION_IDLE_TIMEOUT", "90", "session_idle_timeout", 90.0),
+    ("PROMPTSHELF_HEADER_TIMEOUT", "2.5", "header_timeout", 2.5),
+    ("PROMPTSHELF_BODY_TIMEOUT", "4", "body_timeout", 4.0),
+    ("PROMPTSHELF_MAX_CONNECTIONS", "64", "max_connections", 64),
     ("POSTHOG_HOST", "https://eu.posthog.com", "posthog_host", "https://eu.posthog.com"),
     ("POSTHOG_PROJECT_ID", "4242", "posthog_project_id", "4242"),
     ("POSTHOG_PERSONAL_API_KEY", POSTHOG_KEY, "posthog_personal_api_key", POSTHOG_KEY),
@@ -287,6 +292,8 @@ INVALID: list[tuple[str, str, str, str]] = [
     ("PROMPTSHELF_READ_ONLY", "maybe", "read_only", "valid boolean"),
     ("PROMPTSHELF_PROTECTED_LABELS", "production,Not Valid", "protected_labels", "invalid label 'Not Valid'"),
     ("PROMPTSHELF_ALLOW_LABELS", "PRODUCTION", "allow_labels", "invalid label 'PRODUCTION'"),
+    ("PROMPTSHELF_MAX_SESSIONS_PER_TOKEN", "0", "max_sessions_per_token", "greater than or equal to 1"),
+    ("PROMPTSHELF_HEADER_TIMEOUT", "inf", "header_timeout", "finite number"),
 ]
 INVALID_IDS = [f"{variable}={value}" for variable, value, _, _ in INVALID]
 

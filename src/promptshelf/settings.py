@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     token: SecretStr | None = None
     read_token: SecretStr | None = None
 
+    # HTTP resource limits: one caller must not be able to use up what every other caller needs.
+    max_sessions_per_token: int = Field(default=100, ge=1)
+    session_idle_timeout: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+    header_timeout: float = Field(default=10.0, gt=0, allow_inf_nan=False)
+    body_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    max_connections: int = Field(default=500, ge=1)
+
     posthog_host: str = Field(default="https://us.posthog.com", validation_alias="POSTHOG_HOST")
     posthog_project_id: str | None = Field(default=None, validation_alias="POSTHOG_PROJECT_ID")
     posthog_personal_api_key: SecretStr | None = Field(

@@ -126,10 +126,12 @@ class HttpServer:
     db: Path
     process: subprocess.Popen[bytes]
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{name}:{self.port}"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -140,17 +142,20 @@ class HttpServer:
             self.process.wait()
 
 
-def start_http_server(db: Path, tmp: Path, *args: str, env: dict[str, str] | None = None) -> HttpServer:
+def start_http_server(
+    db: Path, tmp: Path, *args: str, env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> HttpServer:
     port = free_port()
     log = tmp / f"http-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            serve_command("--transport", "http", "--port", str(port), "--db", str(db), *args),
+            serve_command("--transport", "http", "--host", host, "--port", str(port), "--db", str(db), *args),
             stdout=subprocess.DEVNULL,
             stderr=sink,
             env=env or server_env(),
         )
-    server = HttpServer(f"http://127.0.0.1:{port}/mcp", port, db, process, log)
+    server = HttpServer("", port, db, process, log, host)
+    server.url = f"{server.base}/mcp"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

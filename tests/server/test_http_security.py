@@ -110,3 +110,20 @@ def test_no_auth_allows_binding_all_interfaces(seeded_db: Path, module_tmp: Path
         assert cross.status_code == 403
     finally:
         server.stop()
+
+
+def test_a_loopback_bind_other_than_127_0_0_1_accepts_its_own_address(
+    seeded_db: Path, module_tmp: Path
+) -> None:
+    """``--host 127.0.0.2`` is loopback (no token needed), so its clients, who send ``Host: 127.0.0.2:PORT``,
+    must be served, not refused with 421."""
+    server = start_http_server(seeded_db, module_tmp, host="127.0.0.2")
+    try:
+        url = server.url
+        response = httpx.post(url, json=INITIALIZE, headers=ACCEPT, timeout=10)
+        assert response.status_code == 200, response.text
+        assert '"serverInfo":{"name":"promptshelf"' in response.text
+        # Still DNS-rebinding protection: a foreign name is refused.
+        assert httpx.post(url, json=INITIALIZE, headers={**ACCEPT, "Host": "evil.test"}).status_code == 421
+    finally:
+        server.stop()

@@ -66,6 +66,11 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="HTTP: the port to bind.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, help="HTTP: a Host (and Origin) to accept.")
 @click.option("--no-auth", is_flag=True, help="HTTP: allow a non-loopback host without a token.")
+@click.option("--max-sessions-per-token", type=int, help="HTTP: open sessions per token [default: 100].")
+@click.option("--session-idle-timeout", type=float, help="HTTP: seconds before an idle session ends [600].")
+@click.option("--header-timeout", type=float, help="HTTP: seconds a request's headers may take [10].")
+@click.option("--body-timeout", type=float, help="HTTP: seconds a request's body may take [30].")
+@click.option("--max-connections", type=int, help="HTTP: open connections at most [500].")
 def serve(
     transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], no_auth: bool, **flags: Any
 ) -> None:

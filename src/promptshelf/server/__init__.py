@@ -6,8 +6,10 @@ Modules, by responsibility:
     tools.py          the ten tools as data: input model, output schema, annotations, handler
     uris.py           prompt:// URIs
     notifications.py  change detection (the store's change log) and delivery in both protocol eras
-    http.py           streamable HTTP: /mcp, /healthz, bearer tokens, Host/Origin checks
+    http.py           streamable HTTP: /mcp, /healthz, bearer tokens, Host/Origin checks, sessions per token
+    connections.py    HTTP connections: header and body read deadlines, a connection cap
     stdio.py          an asyncio-native stdio transport
+    wire.py           JSON-RPC envelope checks: the error each malformed message gets, on both transports
 """
 
 from __future__ import annotations
@@ -113,8 +115,10 @@ async def _serve_http(
 ) -> None:
     import uvicorn
 
-    from promptshelf.server.http import build_app
+    from promptshelf.server.connections import timed_protocol
+    from promptshelf.server.http import HttpLimits, build_app
 
+    limits = HttpLimits.from_settings(settings)
     mcp = await _build(settings)
     try:
         app = build_app(
@@ -123,9 +127,17 @@ async def _serve_http(
             allowed_hosts=allowed_hosts,
             tokens=tokens,
             poll_interval=settings.effective_poll_interval,
+            limits=limits,
         )
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            http=timed_protocol(limits.header_timeout, limits.body_timeout, limits.max_connections),
+            limit_concurrency=limits.max_connections + 1,
         )
         server = uvicorn.Server(config)
         logger.info("serving MCP at http://%s:%d/mcp (store: %s)", host, port, mcp.service.store.kind)

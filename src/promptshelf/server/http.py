@@ -3,8 +3,8 @@
 Every request to ``/mcp`` passes, in order: the Host/Origin check (DNS-rebinding protection, against
 ``--allowed-host``), then the bearer token (when tokens are configured: ``PROMPTSHELF_TOKEN`` grants
 read and write, ``PROMPTSHELF_READ_TOKEN`` read only; the tool handler refuses write tools to the latter),
-then the SDK's session manager, which routes each request to its era by the ``MCP-Protocol-Version``
-header.
+then the JSON-RPC envelope check, then the SDK's session manager, which routes each request to its era
+by the ``MCP-Protocol-Version`` header.
 """
 
 from __future__ import annotations
@@ -13,28 +13,38 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    BearerAuthBackend,
+    RequireAuthMiddleware,
+)
 from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.server.app import READ_SCOPE, WRITE_SCOPE, PromptshelfMCP
+from promptshelf.server.wire import INVALID_REQUEST, Ignored, Refusal, read_message
+from promptshelf.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WRITE_CLIENT = "promptshelf-write"
+READ_CLIENT = "promptshelf-read"
+ANONYMOUS = "anonymous"
+"""The one credential of a server without tokens (a loopback bind, or --no-auth)."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +60,16 @@ class Tokens:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if self.write and hmac.compare_digest(token.encode(), self.write.encode()):
-            return AccessToken(token=token, client_id="promptshelf-write", scopes=[READ_SCOPE, WRITE_SCOPE])
+            return AccessToken(token=token, client_id=WRITE_CLIENT, scopes=[READ_SCOPE, WRITE_SCOPE])
         if self.read and hmac.compare_digest(token.encode(), self.read.encode()):
-            return AccessToken(token=token, client_id="promptshelf-read", scopes=[READ_SCOPE])
+            return AccessToken(token=token, client_id=READ_CLIENT, scopes=[READ_SCOPE])
         return None
+
+    def credentials(self) -> list[str]:
+        """Who can call: each configured token, or, without tokens, everyone as one anonymous caller."""
+        if not self.enabled:
+            return [ANONYMOUS]
+        return [name for name, token in ((WRITE_CLIENT, self.write), (READ_CLIENT, self.read)) if token]
 
 
 def is_loopback(host: str) -> bool:
@@ -80,9 +96,10 @@ def check_bind(host: str, tokens: Tokens, no_auth: bool) -> None:
 class HostCheck:
     """DNS-rebinding protection: which Host and Origin headers ``/mcp`` accepts.
 
-    On a loopback bind, the loopback names (any port) plus ``--allowed-host`` values are accepted. On any
-    other bind, the ``--allowed-host`` values when given; without them the Host is not checked (the
-    token is the protection) and an Origin must name the same host and port as the Host header.
+    On a loopback bind, the loopback names and the bind address itself (any port) plus ``--allowed-host``
+    values are accepted. On any other bind, those when ``--allowed-host`` is given; without it the Host
+    is not checked (the token is the protection) and an Origin must name the same host and port as the
+    Host header.
     """
 
     bind_host: str
@@ -91,7 +108,7 @@ class HostCheck:
     def settings(self) -> TransportSecuritySettings:
         hosts: list[str] = []
         if is_loopback(self.bind_host) or self.allowed_hosts:
-            for name in LOOPBACK_NAMES:
+            for name in (*LOOPBACK_NAMES, *_bind_name(self.bind_host)):
                 hosts += [name, f"{name}:*"]
         for host in self.allowed_hosts:
             hosts += [host] if _has_port(host) else [host, f"{host}:*"]
@@ -114,6 +131,20 @@ class HostCheck:
             logger.warning("refused a cross-origin request from %r to %r", origin, host)
             return PlainTextResponse(f"Origin {origin!r} is not allowed (see --allowed-host)", 403)
         return None
+
+
+def _bind_name(host: str) -> tuple[str, ...]:
+    """The bind address as a Host header names it (a client of ``--host 127.0.0.2`` sends
+    ``Host: 127.0.0.2:PORT``); nothing for the wildcard addresses, which no client sends."""
+    bare = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return (host,) if host not in LOOPBACK_NAMES else ()
+    if address.is_unspecified:
+        return ()
+    name = f"[{bare}]" if address.version == 6 else bare
+    return () if name in LOOPBACK_NAMES else (name,)
 
 
 def _has_port(host: str) -> bool:
@@ -150,6 +181,90 @@ class _GuardMiddleware:
         await self.app(scope, receive, send)
 
 
+class _EnvelopeMiddleware:
+    """Refuses a POST body that is not one valid JSON-RPC request or notification with the error JSON-RPC
+    2.0 asks for (``wire.py``): -32700 or -32600, the request's id when it can be read, a sentence. The SDK
+    would answer -32602 with its whole validation report, or drop the id.
+
+    A body over the SDK's size limit is passed on unread for the SDK to refuse (413).
+    """
+
+    def __init__(self, app: ASGIApp, max_body: int = DEFAULT_MAX_REQUEST_BODY_SIZE) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or self._declared_too_long(scope):
+            await self.app(scope, receive, send)
+            return
+        received: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body or not message.get("more_body", False):
+                break
+        last = received[-1]
+        if last["type"] == "http.request" and not last.get("more_body", False) and size <= self.max_body:
+            verdict = read_message(b"".join(message.get("body", b"") for message in received))
+            if isinstance(verdict, Ignored):
+                verdict = Refusal(INVALID_REQUEST, f"Invalid request: {verdict.reason}")
+            if isinstance(verdict, Refusal):
+                await Response(verdict.reply_json(), 400, media_type="application/json")(scope, receive, send)
+                return
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
+
+    def _declared_too_long(self, scope: Scope) -> bool:
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                return not value.isdigit() or int(value) > self.max_body
+        return False
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one caller may hold (DESIGN.md, "Running it"; each has a flag and a variable)."""
+
+    max_sessions_per_token: int
+    session_idle_timeout: float
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(
+            max_sessions_per_token=settings.max_sessions_per_token,
+            session_idle_timeout=settings.session_idle_timeout,
+            header_timeout=settings.header_timeout,
+            body_timeout=settings.body_timeout,
+            max_connections=settings.max_connections,
+        )
+
+
+class _SessionsByCredential:
+    """One SDK session manager per credential, each with its own session limit and idle timeout.
+
+    The SDK counts sessions per manager: with one manager, a holder of the read token could open them all
+    and lock every other handshake-era client out. With one per credential it can only use up its own.
+    """
+
+    def __init__(self, managers: dict[str, StreamableHTTPSessionManager]) -> None:
+        self.managers = managers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        credential = user.access_token.client_id if isinstance(user, AuthenticatedUser) else ANONYMOUS
+        await self.managers[credential or ANONYMOUS].handle_request(scope, receive, send)
+
+
 def build_app(
     mcp: PromptshelfMCP,
     *,
@@ -157,12 +272,21 @@ def build_app(
     allowed_hosts: list[str],
     tokens: Tokens,
     poll_interval: float,
+    limits: HttpLimits,
 ) -> Starlette:
-    """The ASGI app: ``/mcp`` (guarded) and ``/healthz``; its lifespan runs the session manager and the
+    """The ASGI app: ``/mcp`` (guarded) and ``/healthz``; its lifespan runs the session managers and the
     change watcher."""
     check = HostCheck(host, allowed_hosts)
-    manager = StreamableHTTPSessionManager(app=mcp.server, security_settings=check.settings())
-    endpoint: ASGIApp = StreamableHTTPASGIApp(manager)
+    managers = {
+        credential: StreamableHTTPSessionManager(
+            app=mcp.server,
+            security_settings=check.settings(),
+            session_idle_timeout=limits.session_idle_timeout,
+            max_sessions=limits.max_sessions_per_token,
+        )
+        for credential in tokens.credentials()
+    }
+    endpoint: ASGIApp = _EnvelopeMiddleware(_SessionsByCredential(managers))
     if tokens.enabled:
         endpoint = AuthenticationMiddleware(
             RequireAuthMiddleware(endpoint, required_scopes=[READ_SCOPE]), backend=BearerAuthBackend(tokens)
@@ -177,7 +301,9 @@ def build_app(
         import anyio
 
         await mcp.hub.start()
-        async with manager.run(), anyio.create_task_group() as tasks:
+        async with AsyncExitStack() as stack, anyio.create_task_group() as tasks:
+            for manager in managers.values():
+                await stack.enter_async_context(manager.run())
             tasks.start_soon(mcp.hub.run, poll_interval)
             try:
                 yield {}
