@@ -262,6 +262,98 @@ REFUSED_WRITES: list[RefusedWrite] = [
         "remove a missing label", "remove_prompt_label", {"name": "base", "label": "none"}, "not_found"
     ),
     RefusedWrite("archive an unknown prompt", "archive_prompt", {"name": "ghost"}, "not_found"),
+    # Out-of-range numbers and malformed cursors (issue 13, item 6): the caller's mistake, never `internal`.
+    RefusedWrite(
+        "a version of 2^63",
+        "set_prompt_label",
+        {"name": "base", "label": "qa", "version": 2**63},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "a base_version of 2^63",
+        "update_prompt",
+        {"name": "base", "base_version": 2**63, "template": "t"},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "an include of version 2^63",
+        "create_prompt",
+        {"name": "new", "template": "{{> base@9223372036854775808}}"},
+        "invalid_argument",
+    ),
+    RefusedWrite("a cursor of 1e20", "list_prompts", {"cursor": "1e20"}, "invalid_argument"),
+    RefusedWrite("a cursor of Infinity", "list_prompts", {"cursor": "Infinity"}, "invalid_argument"),
+    # Content sizes (item 8).
+    RefusedWrite(
+        "a template over 256 Ki characters",
+        "create_prompt",
+        {"name": "new", "template": "x" * 262_145},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "101 labels",
+        "create_prompt",
+        {"name": "new", "template": "t", "labels": [f"l{i}" for i in range(101)]},
+        "invalid_argument",
+    ),
+    # Names export could not keep apart (item 9).
+    RefusedWrite("a '.' segment", "create_prompt", {"name": "a/./b", "template": "t"}, "invalid_argument"),
+    # Strict argument types and finite numbers (item 10).
+    RefusedWrite(
+        "a boolean version",
+        "set_prompt_label",
+        {"name": "base", "label": "qa", "version": True},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "a string base_version",
+        "update_prompt",
+        {"name": "base", "base_version": "1", "template": "t"},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "NaN in config",
+        "create_prompt",
+        {"name": "new", "template": "t", "config": {"temperature": float("nan")}},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "Infinity in config",
+        "create_prompt",
+        {"name": "new", "template": "t", "config": {"max_tokens": float("inf")}},
+        "invalid_argument",
+    ),
+    # Search (item 12).
+    RefusedWrite("a NUL in search", "list_prompts", {"search": "\u0000"}, "invalid_argument"),
+    RefusedWrite("a 50 kB search", "list_prompts", {"search": "s" * 50_000}, "invalid_argument"),
+    # Includes: blanks that once backtracked for seconds (item 1), and fan-out past the limit (item 3).
+    RefusedWrite(
+        "an empty include padded with 100,000 blanks",
+        "create_prompt",
+        {"name": "new", "template": "{{>" + " " * 100_000 + "}}"},
+        "invalid_argument",
+    ),
+    RefusedWrite(
+        "201 includes",
+        "create_prompt",
+        {"name": "new", "template": "{{> base}}" * 201},
+        "invalid_argument",
+        "200",
+    ),
+    # Edits (item 4): a stale base answers conflict before any edit is tried; too many edits are refused.
+    RefusedWrite(
+        "a stale base with edits that could not apply",
+        "update_prompt",
+        {"name": "base", "base_version": 2, "edits": [{"old": "absent", "new": "y"}] * 100},
+        "conflict",
+    ),
+    RefusedWrite(
+        "101 edits",
+        "update_prompt",
+        {"name": "base", "base_version": 1, "edits": [{"old": "Hello", "new": "Hi"}] * 101},
+        "invalid_argument",
+        "101 edits",
+    ),
 ]
 
 
@@ -338,7 +430,7 @@ class HttpChannel:
         self.next_id += 1
         response = httpx.post(
             self.server.url,
-            json=request(self.next_id, method, params=params),
+            content=raw(request(self.next_id, method, params=params)),  # raw: NaN and Infinity as sent
             headers=self.headers,
             timeout=30,
         )
