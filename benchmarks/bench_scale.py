@@ -4,6 +4,8 @@ Builds the store file, then measures through ``PromptService`` over ``SQLiteStor
 
 - resolve by name (latest), by version and by label: median and p99 over ``--lookups`` random lookups each;
 - the first page of a search (``list_prompts(search=...)``) for a common and a rare substring;
+- read throughput: ``--lookups`` random resolves (latest, version or label) by ``CONCURRENT_READERS``
+  concurrent callers, in reads per second (each a cache miss but for chance repeats);
 - peak RSS of the serving process (the build runs in a child process, reported separately);
 - the time to build the file.
 
@@ -56,6 +58,7 @@ COMMON_SEARCH = "summarize"
 """In one prompt name in eight."""
 CLOCK_START = datetime(2025, 1, 1, tzinfo=UTC)
 BATCH_PROMPTS = 5_000
+CONCURRENT_READERS = 16
 
 
 # -- the prompts: one deterministic history per prompt -----------------------------------------------
@@ -286,6 +289,22 @@ async def timed(call: Callable[..., Awaitable[object]], arguments: list[dict[str
     return samples
 
 
+async def throughput(
+    call: Callable[..., Awaitable[object]], arguments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Calls per second with ``CONCURRENT_READERS`` callers sharing the work queue."""
+    pending = iter(arguments)
+
+    async def caller() -> None:
+        for kwargs in pending:
+            await call(**kwargs)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(CONCURRENT_READERS)))
+    seconds = time.perf_counter() - started
+    return {"callers": CONCURRENT_READERS, "count": len(arguments), "per_second": len(arguments) / seconds}
+
+
 async def measure(path: Path, prompts: int, versions: int, lookups: int, seed: int) -> dict[str, Any]:
     store = await SQLiteStore.open(path)
     try:
@@ -307,6 +326,8 @@ async def measure(path: Path, prompts: int, versions: int, lookups: int, seed: i
             "resolve_version": summary_ms(await timed(check, by_version)),
             "resolve_label": summary_ms(await timed(check, picks(label="production"))),
         }
+        mixed = picks() + [{**pick, "version": rng.randint(1, versions)} for pick in picks()]
+        results["concurrent_reads"] = await throughput(check, mixed + picks(label="production"))
         rounds = max(5, min(50, lookups // 100))
         for kind, term in (("search_common", COMMON_SEARCH), ("search_rare", rare_search(prompts))):
             found = await service.list_prompts(search=term)
@@ -390,6 +411,9 @@ def print_table(results: dict[str, Any]) -> None:
         print(
             f"{title:36}{figure['median_ms']:>11.3f}{figure['p99_ms']:>10.3f}{figure['count']:>7}   {target}"
         )
+    reads = results["concurrent_reads"]
+    title = f"reads/s, {reads['callers']} concurrent callers"
+    print(f"{title:36}{reads['per_second']:>11.0f}{'':10}{reads['count']:>7}")
     print(f"{'peak RSS (serving process)':36}{results['peak_rss_mb']:>11.0f} MB{'':15}< 300 MB")
     checks = verdicts(results)
     print("\ntargets: " + ", ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in checks.items()))

@@ -48,6 +48,7 @@ def test_bench_scale_reports_every_figure_at_a_small_size(tmp_path: Path) -> Non
     ]
     assert results["search_common"]["page_size"] == min(50, len(common)) > 0
     assert results["search_rare"]["page_size"] == 1
+    assert results["concurrent_reads"]["count"] == 300 and results["concurrent_reads"]["per_second"] > 0
     assert results["build_seconds"] > 0 and results["build_peak_rss_mb"] > 0 and results["peak_rss_mb"] > 0
     assert set(results["targets_met"]) == set(bench_scale.TARGETS)
     assert "resolve by name (latest)" in finished.stdout and "targets:" in finished.stdout

@@ -32,10 +32,12 @@ class Upstream:
         self.reads: dict[str, int] = {}
         self.failure: Exception | None = None
         self.gate: asyncio.Event | None = None
+        self.answered: asyncio.Event | None = None
+        """When set, a version read fetches its answer, sets ``answered``, then waits for ``gate``."""
 
     async def _before(self, what: str) -> None:
         self.reads[what] = self.reads.get(what, 0) + 1
-        if self.gate is not None:
+        if self.gate is not None and self.answered is None:
             await self.gate.wait()
         if self.failure is not None:
             raise self.failure
@@ -51,8 +53,13 @@ class Upstream:
     async def get_version(
         self, name: str, *, version: int | None = None, label: str | None = None
     ) -> PromptVersion:
+        answered = self.answered
         await self._before("version")
         found = await self.inner.get_version(name, version=version, label=label)
+        if answered is not None:
+            answered.set()
+            assert self.gate is not None
+            await self.gate.wait()
         return found.model_copy(update={"source": "upstream"})
 
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
@@ -240,6 +247,22 @@ async def test_a_fetch_started_before_a_write_does_not_cache_the_old_answer(
     await cache.publish_version("chat", 1, text("v2"))
     await before_write
     assert (await cache.get_version("chat")).version == 2
+
+
+async def test_an_answer_read_before_a_write_but_landing_after_it_is_not_cached(
+    setup: tuple[CachingStore, Upstream, Clock],
+) -> None:
+    cache, upstream, clock = setup
+    upstream.gate, upstream.answered = asyncio.Event(), asyncio.Event()
+    before_write = asyncio.ensure_future(cache.get_version("chat"))
+    await upstream.answered.wait()  # the vendor has answered version 1; the cache has not stored it yet
+    upstream.answered = None
+    await cache.publish_version("chat", 1, text("v2"))
+    upstream.gate.set()
+    assert (await before_write).version == 1  # it was asked before the write: v1 is a right answer
+    clock.now = 9  # within the TTL, where a stored v1 would still be served
+    after_write = await cache.get_version("chat")
+    assert (after_write.version, after_write.source) == (2, "upstream")
 
 
 async def test_archive_drops_pinned_versions_and_not_found_evicts(

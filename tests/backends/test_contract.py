@@ -338,19 +338,29 @@ async def test_archiving_an_unknown_prompt_is_not_found(store: Store) -> None:
 # -- change detection ------------------------------------------------------------------------------
 
 
-async def test_poll_changes_names_the_prompts_written_since_the_token(store: Store) -> None:
-    await make(store, "quiet")
+async def test_poll_changes_names_exactly_the_prompts_written_since_the_token(store: Store) -> None:
+    # Every backend can name what changed since a token it handed out ("None", can't tell, is for a
+    # token it no longer knows); a store that always answered None would make every poller re-read all.
+    for name in ("quiet", "published", "labelled", "unlabelled", "archived", "untouched"):
+        await make(store, name, labels=["staging"] if name == "unlabelled" else [])
     start = await store.poll_changes(None)
     assert start.names == frozenset()
     unchanged = await store.poll_changes(start.token)
-    assert not unchanged.names
-    await make(store, "noisy")
-    await store.set_label("quiet", "staging", 1)
+    assert unchanged.names == frozenset()
+
+    await make(store, "created")
+    await store.publish_version("published", 1, text("Hello again {{name}}"))
+    await store.set_label("labelled", "staging", 1)
+    await store.remove_label("unlabelled", "staging")
+    await store.archive_prompt("archived")
     changed = await store.poll_changes(start.token)
-    assert changed.names is None or {"noisy", "quiet"} <= changed.names
+    assert changed.names == frozenset({"created", "published", "labelled", "unlabelled", "archived"})
     assert changed.token != start.token
+
     after = await store.poll_changes(changed.token)
-    assert not after.names
+    assert after.names == frozenset()
+    await store.set_label("quiet", "staging", 1)
+    assert (await store.poll_changes(changed.token)).names == frozenset({"quiet"})
 
 
 async def test_sdk_warnings_are_strings_and_write_nothing(store: Store) -> None:

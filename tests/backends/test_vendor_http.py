@@ -6,6 +6,7 @@ behaviour over a real socket is covered by the PostHog tests against the fake se
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -39,6 +40,37 @@ class Recorder:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(round(seconds, 6))
         self.now += seconds
+
+
+class VirtualTime:
+    """An injected clock and sleep where time moves only when the test says: sleepers wait for it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, asyncio.Event]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.Event()
+        self._sleepers.append((self.now + seconds, woken))
+        await woken.wait()
+
+    @property
+    def sleeping(self) -> int:
+        return len(self._sleepers)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for entry in [entry for entry in self._sleepers if entry[0] <= self.now]:
+            self._sleepers.remove(entry)
+            entry[1].set()
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 def client(
@@ -203,6 +235,44 @@ async def test_the_attempt_budget_counts_retries_and_stops_before_sending_past_i
     assert len(seen) == 2 and recorder.sleeps == [1.0, 1.0]
     assert caught.value.details["retry_after"] == pytest.approx(58.0)
     assert caught.value.details["may_have_been_applied"] is False
+    await http.aclose()
+
+
+async def test_after_a_429_concurrent_requests_wait_out_the_pause_before_sending() -> None:
+    time = VirtualTime()
+    sent: list[tuple[str, float]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, time.now))
+        if len(sent) == 1:
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        return httpx.Response(200)
+
+    http = VendorHttp(
+        base_url="https://vendor.example/api/",
+        headers={},
+        secret_values=[],
+        vendor="Acme",
+        transport=httpx.MockTransport(handle),
+        jitter=False,
+        sleep=time.sleep,
+        clock=time.clock,
+    )
+    throttled = asyncio.ensure_future(http.request("GET", "first/"))
+    await settle()
+    assert sent == [("/api/first/", 1000.0)] and time.sleeping == 1  # 429: it waits 2 s to retry
+    burst = [asyncio.ensure_future(http.request("POST", f"burst-{k}/")) for k in range(3)]
+    await settle()
+    assert sent == [("/api/first/", 1000.0)]  # the burst arrived while throttled: nothing more sent
+    time.advance(1.5)
+    await settle()
+    assert len(sent) == 1
+    time.advance(0.5)  # the Retry-After has passed: everyone goes
+    answers = await asyncio.gather(throttled, *burst)
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert sorted(sent[1:]) == [
+        (f"/api/{path}/", 1002.0) for path in ("burst-0", "burst-1", "burst-2", "first")
+    ]
     await http.aclose()
 
 

@@ -16,6 +16,9 @@ Modes:
 ``writer``    create ``--name`` if needed, then publish up to ``--count`` versions one after another,
               printing ``{"event": "ack"}`` with the version and content only after each publish has
               returned (the test SIGKILLs it somewhere in the stream).
+``steady``    create ``--name`` if needed, print ``{"event": "ready"}``, wait for a line, then publish
+              versions one after another for ``--seconds`` seconds, printing ``{"event": "ack"}`` (as
+              ``writer`` does) after each publish has returned, then exit.
 ``open``      wait for a line, open the store, print ``{"event": "opened"}`` (or an ``error``).
 
 Content is unique per worker and attempt (``worker W attempt A``), so the test can find each write.
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -100,14 +104,34 @@ async def lockstep(service: PromptService, args: argparse.Namespace) -> bool:
     return clean
 
 
-async def writer(service: PromptService, args: argparse.Namespace) -> bool:
+async def latest_or_create(service: PromptService, name: str, worker: int) -> int:
     try:
-        base = (await service.get_prompt(args.name, resolve_includes=False)).version
+        return (await service.get_prompt(name, resolve_includes=False)).version
     except NotFoundError:
-        first = content_of(args.worker, 0)
-        base = (await service.create_prompt(args.name, template=first)).version
-        emit(event="ack", version=base, content=first)
+        first = content_of(worker, 0)
+        created = (await service.create_prompt(name, template=first)).version
+        emit(event="ack", version=created, content=first)
+        return created
+
+
+async def writer(service: PromptService, args: argparse.Namespace) -> bool:
+    base = await latest_or_create(service, args.name, args.worker)
     for attempt in range(1, args.count + 1):
+        content = content_of(args.worker, attempt)
+        published = await service.update_prompt(args.name, base_version=base, template=content)
+        base = published.version
+        emit(event="ack", version=base, content=content)
+    return True
+
+
+async def steady(service: PromptService, args: argparse.Namespace) -> bool:
+    base = await latest_or_create(service, args.name, args.worker)
+    emit(event="ready", worker=args.worker)
+    await wait_for_line()
+    deadline = time.monotonic() + args.seconds
+    attempt = 0
+    while time.monotonic() < deadline:
+        attempt += 1
         content = content_of(args.worker, attempt)
         published = await service.update_prompt(args.name, base_version=base, template=content)
         base = published.version
@@ -119,6 +143,7 @@ MODES: dict[str, Callable[[PromptService, argparse.Namespace], Awaitable[bool]]]
     "race": race,
     "lockstep": lockstep,
     "writer": writer,
+    "steady": steady,
 }
 
 
@@ -151,6 +176,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--attempts", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
     return parser.parse_args(argv)
 
 

@@ -84,6 +84,19 @@ class WorkerProcess:
         message: Message = json.loads(line)
         return message
 
+    def messages_so_far(self) -> list[Message]:
+        """Every message printed since the last call, without waiting for more."""
+        messages: list[Message] = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return messages
+            if line is None:
+                self._lines.put(None)
+                return messages
+            messages.append(json.loads(line))
+
     def finish(self) -> tuple[int, list[Message]]:
         """Wait for the worker to exit; its exit status and every message it had not been asked for."""
         status = self.process.wait(timeout=TIMEOUT)

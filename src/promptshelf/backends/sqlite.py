@@ -2,9 +2,13 @@
 
 - WAL journal, so readers never block the writer; ``synchronous=NORMAL``, which keeps every committed
   transaction through a process crash (only a power loss may lose the last commits).
-- Two connections: a reader (sees committed snapshots only) and a writer whose transactions are
-  ``BEGIN IMMEDIATE`` behind an asyncio lock, so one process never interleaves its own writes and other
-  processes queue on SQLite's lock (busy timeout) instead of failing.
+- A writer whose transactions are ``BEGIN IMMEDIATE`` behind an asyncio lock, so one process never
+  interleaves its own writes and other processes queue on SQLite's lock (busy timeout) instead of failing.
+- A pool of reader connections. A read takes one for itself and runs whole (every query of it, from
+  ``BEGIN`` to the end of its transaction) in one worker-thread call: it sees one snapshot, begun after
+  the read was asked for, so it is never older than a write acknowledged before it, and no other read
+  can join its snapshot (reads sharing one connection did: an open statement kept an old snapshot alive
+  for the next read queued on that connection).
 - ``base_version`` is checked inside the write transaction: no interleaving of writers can skip a number
   or lose an update.
 - Archiving marks the prompt row; versions and labels stay in the file.
@@ -15,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -42,7 +46,11 @@ from promptshelf.model import (
     variable_names,
 )
 
+T = TypeVar("T")
+
 BUSY_TIMEOUT_MS = 30_000
+READERS = 4
+"""Reader connections per store: how many reads run at once (SQLite lets WAL readers run in parallel)."""
 KEEP_CHANGES = 10_000
 """How many change-log rows to keep; a poller further behind than this is told "unknown, re-read"."""
 
@@ -60,9 +68,13 @@ _VERSION_COLUMNS = """
 class SQLiteStore:
     kind = "sqlite"
 
-    def __init__(self, path: Path, reader: aiosqlite.Connection, writer: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, readers: list[sqlite3.Connection], writer: aiosqlite.Connection) -> None:
         self.path = path
-        self._reader = reader
+        self._idle_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._idle_readers.put_nowait(reader)
+        self._reader_count = len(readers)
+        self._closed = False
         self._writer = writer
         self._write_lock = asyncio.Lock()
         self._undoing: set[asyncio.Future[None]] = set()
@@ -76,19 +88,23 @@ class SQLiteStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             await anyio.to_thread.run_sync(_prepare_file, path)
             writer = await _connect(path)
-            reader = await _connect(path)
+            readers = await anyio.to_thread.run_sync(_connect_readers, path)
         except sqlite3.DatabaseError as exc:
             raise UnavailableError(f"cannot open the SQLite store at {path}: {exc}") from exc
         except UnavailableError as exc:
             raise UnavailableError(f"cannot open the SQLite store at {path}: {exc}", **exc.details) from exc
         except OSError as exc:
             raise UnavailableError(f"cannot create the SQLite store at {path}: {exc}") from exc
-        return cls(path, reader, writer)
+        return cls(path, readers, writer)
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.gather(*self._undoing, return_exceptions=True)
         self._cache.close()
-        await self._reader.close()
+        for _ in range(self._reader_count):  # each read under way gives its connection back first
+            (await self._idle_readers.get()).close()
         await self._writer.close()
 
     # -- reads ---------------------------------------------------------------------------------------
@@ -119,12 +135,16 @@ class SQLiteStore:
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY p.name, p.id LIMIT ?"
         )
-        rows = await self._read(sql, (*params, query.limit + 1))
-        page, more = rows[: query.limit], len(rows) > query.limit
-        labels = await self._labels_of([row[0] for row in page])
-        prompts = [_summary_from_row(row, labels.get(row[0], {})) for row in page]
-        next_cursor = encode_cursor(page[-1][1], page[-1][0]) if more and page else None
-        return PromptPage(prompts=prompts, next_cursor=next_cursor)
+
+        def read(db: sqlite3.Connection) -> PromptPage:
+            rows = db.execute(sql, (*params, query.limit + 1)).fetchall()
+            page, more = rows[: query.limit], len(rows) > query.limit
+            labels = _labels_of(db, [row[0] for row in page])
+            prompts = [_summary_from_row(row, labels.get(row[0], {})) for row in page]
+            next_cursor = encode_cursor(page[-1][1], page[-1][0]) if more and page else None
+            return PromptPage(prompts=prompts, next_cursor=next_cursor)
+
+        return await self._reading(read)
 
     async def get_summary(self, name: str) -> PromptSummary:
         key = ("summary", name)
@@ -132,13 +152,17 @@ class SQLiteStore:
         if cached is not None:
             return cached
         seen = self._cache.current_version()
-        rows = await self._read(
-            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p WHERE p.name = ? AND p.archived_at IS NULL", (name,)
-        )
-        if not rows:
-            raise _prompt_not_found(name)
-        labels = await self._labels_of([rows[0][0]])
-        summary = _summary_from_row(rows[0], labels.get(rows[0][0], {}))
+
+        def read(db: sqlite3.Connection) -> PromptSummary:
+            row = db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM prompts p WHERE p.name = ? AND p.archived_at IS NULL",
+                (name,),
+            ).fetchone()
+            if row is None:
+                raise _prompt_not_found(name)
+            return _summary_from_row(row, _labels_of(db, [row[0]]).get(row[0], {}))
+
+        summary = await self._reading(read)
         self._cache.put(key, summary, seen)
         return summary
 
@@ -166,34 +190,42 @@ class SQLiteStore:
                 base + "JOIN versions v ON v.prompt_id = p.id AND v.version = p.latest_version WHERE " + live
             )
             params = (name,)
-        rows = await self._read(sql, params)
-        if not rows:
-            raise await self._explain_missing(name, version=version, label=label)
-        found = _version_from_row(rows[0])
+
+        def read(db: sqlite3.Connection) -> PromptVersion:
+            row = db.execute(sql, params).fetchone()
+            if row is None:
+                raise _explain_missing(db, name, version=version, label=label)
+            return _version_from_row(row)
+
+        found = await self._reading(read)
         self._cache.put(key, found, seen)
         return found
 
     async def list_versions(self, name: str, *, before_version: int | None, limit: int) -> VersionPage:
-        prompt_id, _ = await self._live_prompt(self._reader, name)
         upper = before_version if before_version is not None else 2**62
-        rows = await self._read(
-            "SELECT v.version, v.commit_message, v.created_at, v.created_by,"
-            " (SELECT json_group_array(label) FROM labels l WHERE l.prompt_id = v.prompt_id"
-            "  AND l.version = v.version)"
-            " FROM versions v WHERE v.prompt_id = ? AND v.version < ? ORDER BY v.version DESC LIMIT ?",
-            (prompt_id, upper, limit + 1),
-        )
-        versions = [
-            VersionInfo(
-                version=row[0],
-                commit_message=row[1],
-                created_at=row[2],
-                created_by=row[3],
-                labels=sorted(json.loads(row[4])),
-            )
-            for row in rows[:limit]
-        ]
-        return VersionPage(versions=versions, has_more=len(rows) > limit)
+
+        def read(db: sqlite3.Connection) -> VersionPage:
+            prompt_id, _ = _live_prompt_in(db, name)
+            rows = db.execute(
+                "SELECT v.version, v.commit_message, v.created_at, v.created_by,"
+                " (SELECT json_group_array(label) FROM labels l WHERE l.prompt_id = v.prompt_id"
+                "  AND l.version = v.version)"
+                " FROM versions v WHERE v.prompt_id = ? AND v.version < ? ORDER BY v.version DESC LIMIT ?",
+                (prompt_id, upper, limit + 1),
+            ).fetchall()
+            versions = [
+                VersionInfo(
+                    version=row[0],
+                    commit_message=row[1],
+                    created_at=row[2],
+                    created_by=row[3],
+                    labels=sorted(json.loads(row[4])),
+                )
+                for row in rows[:limit]
+            ]
+            return VersionPage(versions=versions, has_more=len(rows) > limit)
+
+        return await self._reading(read)
 
     def sdk_warnings(self, draft: VersionDraft) -> list[str]:
         return []  # promptshelf is the only reader of this store and renders what it stores
@@ -335,6 +367,8 @@ class SQLiteStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._closed:
+            raise UnavailableError(f"the SQLite store at {self.path} is closed")
         await self._write_lock.acquire()
         try:
             await self._writer.execute("BEGIN IMMEDIATE")
@@ -388,12 +422,21 @@ class SQLiteStore:
         finally:
             self._write_lock.release()
 
-    async def _read(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    async def _reading(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``read`` on a reader connection of its own, in one read transaction (one snapshot)."""
+        if self._closed:
+            raise UnavailableError(f"the SQLite store at {self.path} is closed")
+        reader = await self._idle_readers.get()
         try:
-            async with self._reader.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            # Not abandoned on cancellation: the connection goes back only once its thread is done.
+            return await anyio.to_thread.run_sync(_in_one_snapshot, reader, read)
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"reading the SQLite store at {self.path} failed: {exc}") from exc
+        finally:
+            self._idle_readers.put_nowait(reader)
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self._reading(lambda db: db.execute(sql, params).fetchall())
 
     async def _live_prompt(self, db: aiosqlite.Connection, name: str) -> tuple[int, int]:
         row = await _fetchone(
@@ -403,26 +446,49 @@ class SQLiteStore:
             raise _prompt_not_found(name)
         return int(row[0]), int(row[1])
 
-    async def _labels_of(self, prompt_ids: list[int]) -> dict[int, dict[str, int]]:
-        if not prompt_ids:
-            return {}
-        marks = ",".join("?" * len(prompt_ids))
-        rows = await self._read(
-            f"SELECT prompt_id, label, version FROM labels WHERE prompt_id IN ({marks}) ORDER BY label",
-            prompt_ids,
-        )
-        labels: dict[int, dict[str, int]] = {}
-        for prompt_id, label, version in rows:
-            labels.setdefault(prompt_id, {})[label] = version
-        return labels
 
-    async def _explain_missing(self, name: str, *, version: int | None, label: str | None) -> NotFoundError:
-        _, latest = await self._live_prompt(self._reader, name)
-        if label is not None:
-            return NotFoundError(f"prompt {name!r} has no label {label!r}", label=label)
-        return NotFoundError(
-            f"prompt {name!r} has no version {version} (versions 1 to {latest})", version=version
-        )
+def _in_one_snapshot(db: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]) -> T:
+    # BEGIN makes every query of the read share the snapshot its first query takes.
+    db.execute("BEGIN")
+    try:
+        return read(db)
+    finally:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+
+
+def _live_prompt_in(db: sqlite3.Connection, name: str) -> tuple[int, int]:
+    row = db.execute(
+        "SELECT id, latest_version FROM prompts WHERE name = ? AND archived_at IS NULL", (name,)
+    ).fetchone()
+    if row is None:
+        raise _prompt_not_found(name)
+    return int(row[0]), int(row[1])
+
+
+def _labels_of(db: sqlite3.Connection, prompt_ids: list[int]) -> dict[int, dict[str, int]]:
+    if not prompt_ids:
+        return {}
+    marks = ",".join("?" * len(prompt_ids))
+    rows = db.execute(
+        f"SELECT prompt_id, label, version FROM labels WHERE prompt_id IN ({marks}) ORDER BY label",
+        prompt_ids,
+    )
+    labels: dict[int, dict[str, int]] = {}
+    for prompt_id, label, version in rows:
+        labels.setdefault(prompt_id, {})[label] = version
+    return labels
+
+
+def _explain_missing(
+    db: sqlite3.Connection, name: str, *, version: int | None, label: str | None
+) -> NotFoundError:
+    _, latest = _live_prompt_in(db, name)
+    if label is not None:
+        return NotFoundError(f"prompt {name!r} has no label {label!r}", label=label)
+    return NotFoundError(
+        f"prompt {name!r} has no version {version} (versions 1 to {latest})", version=version
+    )
 
 
 def _prepare_file(path: Path) -> None:
@@ -433,6 +499,18 @@ def _prepare_file(path: Path) -> None:
         migrate(connection)
     finally:
         connection.close()
+
+
+def _connect_readers(path: Path) -> list[sqlite3.Connection]:
+    readers = []
+    for _ in range(READERS):
+        # Each is used by one thread at a time, but not always the same thread.
+        reader = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        reader.execute("PRAGMA query_only = ON")
+        readers.append(reader)
+    return readers
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

@@ -2,8 +2,14 @@
 
 ``PRAGMA data_version`` on a connection changes whenever any *other* connection (in this process or
 another) commits to the file. Asking it costs a couple of microseconds on the calling thread, against tens
-of microseconds for a query through aiosqlite's worker thread, so a read whose answer is cached is served
-without touching the database, and is never stale: one commit anywhere empties the cache.
+of microseconds for a query through a worker thread, so a read whose answer is cached is served without
+touching the database, and is never stale: one commit anywhere empties the cache.
+
+A read's result is stored under the data version taken (``current_version``) before the read began its
+transaction, and only if this cache has seen no commit since: its snapshot is then that state or a newer
+one, and a newer one is dropped at the next lookup, which sees the commit. (A read that joined an older
+snapshot, as reads sharing one connection could, must never reach ``put``: its stale answer would be
+served until the next commit.)
 """
 
 from __future__ import annotations
@@ -23,24 +29,30 @@ class CommitAwareCache:
         self._probe = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._data_version = self._read_data_version()
         self._entries: dict[Hashable, Any] = {}
+        self._closed = False
 
     def get(self, key: Hashable) -> Any | None:
+        if self._closed:  # the store refuses the read itself, with a clear error
+            return None
         self._forget_if_committed()
         return self._entries.get(key)
 
     def put(self, key: Hashable, value: Any, seen_version: int) -> None:
-        """Keep ``value`` if nothing was committed since ``seen_version`` (taken before the read)."""
-        if seen_version != self._data_version:
+        """Keep ``value``, read in a transaction begun after ``seen_version`` was taken, unless this
+        cache has seen a commit since (the answer may predate it)."""
+        if seen_version != self._data_version or self._closed:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[key] = value
 
     def current_version(self) -> int:
-        self._forget_if_committed()
+        if not self._closed:
+            self._forget_if_committed()
         return self._data_version
 
     def close(self) -> None:
+        self._closed = True
         self._entries.clear()
         self._probe.close()
 
