@@ -10,13 +10,15 @@ lasts ``SECONDS`` (a bounded load, not a timing assertion); the file is then che
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -132,15 +134,17 @@ async def test_reads_never_lag_an_acknowledged_write_of_this_process_or_another(
 # -- a commit landing in the middle of one read, placed there deterministically ---------------------
 
 
-def commit_during_next_read(monkeypatch: pytest.MonkeyPatch, commit: Callable[[], Awaitable[object]]) -> None:
+def commit_during_next_read(
+    monkeypatch: pytest.MonkeyPatch, commit: Callable[[], Coroutine[Any, Any, object]]
+) -> None:
     """Run ``commit`` (on the event loop) once, from inside the next read that loads labels: after that
     read's first query has taken its snapshot and before its labels query runs."""
-    real = sqlite_backend._labels_of
+    real, loop = sqlite_backend._labels_of, asyncio.get_running_loop()
     pending = [commit]
 
     def labels_of(db: sqlite3.Connection, prompt_ids: list[int]) -> dict[int, dict[str, int]]:
-        if pending:
-            anyio.from_thread.run(pending.pop())
+        if pending:  # this runs in the read's worker thread: wait for the commit on the event loop
+            asyncio.run_coroutine_threadsafe(pending.pop()(), loop).result(timeout=60)
         return real(db, prompt_ids)
 
     monkeypatch.setattr(sqlite_backend, "_labels_of", labels_of)
@@ -204,7 +208,7 @@ async def test_a_read_that_fails_is_unavailable_and_leaves_every_reader_usable(
             await store.list_prompts(PromptQuery())
         assert str(failed.value) == f"reading the SQLite store at {store.path} failed: no such table: labels"
         plain.execute("ALTER TABLE labels_elsewhere RENAME TO labels")
-    for _ in range(sqlite_backend.READERS + 1):  # every connection of the pool, the failed one too
+    for _ in range(sqlite_backend.READERS + 1):  # the failed read's connection first
         assert [p.name for p in (await store.list_prompts(PromptQuery())).prompts] == ["moved"]
     with anyio.fail_after(60):  # closing waits for every reader: one not given back would hang here
         await store.aclose()
@@ -217,12 +221,12 @@ async def test_reads_cancelled_midway_give_every_reader_back(
     await store.create_prompt("slow", PromptMeta(), VersionDraft(type="text", template="v1"))
     real = sqlite_backend._labels_of
     inside: list[sqlite3.Connection] = []
-    all_busy, release = anyio.Event(), threading.Event()
+    all_busy, release, loop = asyncio.Event(), threading.Event(), asyncio.get_running_loop()
 
     def held(db: sqlite3.Connection, prompt_ids: list[int]) -> dict[int, dict[str, int]]:
         inside.append(db)
         if len(inside) == sqlite_backend.READERS:
-            anyio.from_thread.run_sync(all_busy.set)
+            loop.call_soon_threadsafe(all_busy.set)
         release.wait(timeout=60)
         return real(db, prompt_ids)
 

@@ -20,6 +20,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,10 +71,12 @@ class SQLiteStore:
 
     def __init__(self, path: Path, readers: list[sqlite3.Connection], writer: aiosqlite.Connection) -> None:
         self.path = path
-        self._idle_readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        # Last in, first out: reads one at a time keep using one connection and its warm page cache.
+        self._idle_readers: asyncio.LifoQueue[sqlite3.Connection] = asyncio.LifoQueue()
         for reader in readers:
             self._idle_readers.put_nowait(reader)
         self._reader_count = len(readers)
+        self._read_threads = ThreadPoolExecutor(len(readers), thread_name_prefix="promptshelf-sqlite-read")
         self._closed = False
         self._writer = writer
         self._write_lock = asyncio.Lock()
@@ -101,11 +104,16 @@ class SQLiteStore:
         if self._closed:
             return
         self._closed = True
-        await asyncio.gather(*self._undoing, return_exceptions=True)
         self._cache.close()
-        for _ in range(self._reader_count):  # each read under way gives its connection back first
-            (await self._idle_readers.get()).close()
-        await self._writer.close()
+        try:
+            await asyncio.gather(*self._undoing, return_exceptions=True)
+            for _ in range(self._reader_count):  # each read under way gives its connection back first
+                (await self._idle_readers.get()).close()
+        finally:
+            # Even when closing is cancelled: the writer's thread would keep the process from exiting.
+            self._read_threads.shutdown(wait=False)
+            with anyio.CancelScope(shield=True):
+                await self._writer.close()
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -427,13 +435,13 @@ class SQLiteStore:
         if self._closed:
             raise UnavailableError(f"the SQLite store at {self.path} is closed")
         reader = await self._idle_readers.get()
+        done = asyncio.get_running_loop().run_in_executor(self._read_threads, _in_one_snapshot, reader, read)
+        # Back to the pool once its thread is done with it, even when the caller gave up waiting.
+        done.add_done_callback(lambda _: self._idle_readers.put_nowait(reader))
         try:
-            # Not abandoned on cancellation: the connection goes back only once its thread is done.
-            return await anyio.to_thread.run_sync(_in_one_snapshot, reader, read)
+            return await asyncio.shield(done)
         except sqlite3.OperationalError as exc:
             raise UnavailableError(f"reading the SQLite store at {self.path} failed: {exc}") from exc
-        finally:
-            self._idle_readers.put_nowait(reader)
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         return await self._reading(lambda db: db.execute(sql, params).fetchall())
