@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import math
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -261,26 +262,48 @@ async def stored_names(db: Path) -> list[str]:
         await store.aclose()
 
 
+class BrokenReads:
+    """A real SQLite store whose reads fail the way a bug or a broken disk would: with an exception that is
+    not a promptshelf error (closing a store is no longer one: it answers `unavailable`)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in {"list_prompts", "get_summary", "get_version"}:
+
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise sqlite3.OperationalError("database connection lost: disk I/O error")
+
+            return fail
+        return getattr(self._store, name)
+
+
 @pytest.mark.parametrize("mode", ["legacy", MODERN])
 async def test_an_unexpected_failure_is_a_generic_internal_error_logged_on_the_server(
     tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A request that reaches a store already closed (a shutdown racing a request): the store's library
-    raises its own error; the client hears -32603 and nothing of it, the log has the traceback."""
+    """The library under a store raises its own error: the client hears -32603 and nothing of it (no
+    SQLite message, no code 0); the server's log has the traceback."""
     store = await SQLiteStore.open(tmp_path / "prompts.db")
-    service = PromptService(store, Policy(actor="mcp"))
-    await service.create_prompt("p", template="t")
-    mcp = PromptshelfMCP(service)
-    await store.aclose()
-    caplog.set_level(logging.ERROR, logger="promptshelf.server.app")
-    async with Client(mcp.server, mode="auto" if mode == MODERN else "legacy", cache=None) as client:
-        for request in (client.list_prompts(), client.list_resources(), client.read_resource("prompt://p")):
-            with pytest.raises(MCPError) as raised:
-                await request
-            error = raised.value.error
-            assert error.code == INTERNAL_ERROR, error
-            assert "see the server log" in error.message and "connection" not in error.message, error
-            assert "database" not in json.dumps(error.data or ""), error
+    try:
+        await PromptService(store, Policy(actor="mcp")).create_prompt("p", template="t")
+        mcp = PromptshelfMCP(PromptService(BrokenReads(store), Policy(actor="mcp")))  # type: ignore[arg-type]
+        caplog.set_level(logging.ERROR, logger="promptshelf.server.app")
+        async with Client(mcp.server, mode="auto" if mode == MODERN else "legacy", cache=None) as client:
+            for request in (
+                client.list_prompts,
+                client.list_resources,
+                lambda: client.read_resource("prompt://p"),
+            ):
+                with pytest.raises(MCPError) as raised:
+                    await request()
+                error = raised.value.error
+                assert error.code == INTERNAL_ERROR, error
+                assert "see the server log" in error.message and "connection" not in error.message, error
+                assert "disk" not in json.dumps(error.data or ""), error
+    finally:
+        await store.aclose()
     assert "Traceback" in caplog.text or any(record.exc_info for record in caplog.records)
 
 
