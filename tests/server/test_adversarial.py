@@ -112,6 +112,13 @@ MALFORMED: list[Malformed] = [
         "lone surrogate (\\ud800)",
     ),
     Malformed(
+        "a lone surrogate as the id",
+        b'{"jsonrpc": "2.0", "id": "\\ud800", "method": "ping"}',
+        INVALID_REQUEST,
+        None,
+        '"id" holds a lone surrogate',
+    ),
+    Malformed(
         "a lone low surrogate in a name",
         b'{"jsonrpc": "2.0", "id": "s", "method": "tools/call", "params": {"name": "create_prompt", '
         b'"arguments": {"name": "x\\udfff", "template": "t"}}}',

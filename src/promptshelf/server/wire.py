@@ -99,14 +99,28 @@ def _not_json(literal: str) -> None:
 
 
 def _readable_id(message: dict[str, Any]) -> str | int | None:
+    """The id to echo in an error; ``None`` when there is none that could be sent back (an id holding a
+    lone surrogate cannot be written as UTF-8 JSON)."""
     value = message.get("id")
-    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        return value if _is_unicode(value) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _envelope_problem(message: dict[str, Any]) -> str | None:
     if message.get("jsonrpc") != "2.0":
         return '"jsonrpc" must be "2.0"'
     if "id" in message and _readable_id(message) is None:
+        if isinstance(message["id"], str):
+            return '"id" holds a lone surrogate, which is not valid Unicode'
         return f'"id" must be a string or an integer, not {_kind(message["id"])}'
     if "method" not in message:
         if "result" in message or "error" in message:
