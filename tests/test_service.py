@@ -113,6 +113,15 @@ class TestRendering:
         rendered = await service.render_prompt("mail", {"name": "Ann"}, strict=False)
         assert rendered.text == "Hi Ann {{ other }}"
 
+    async def test_values_that_would_render_past_the_size_limit_are_refused(
+        self, service: PromptService
+    ) -> None:
+        # 250 KB of template is within the limits; 50,000 placeholders of a 5,000-character value is 250 MB.
+        await service.create_prompt("pad", template="{{a}}" * 50_000)
+        with pytest.raises(InvalidArgumentError, match="the limit is 2,000,000: give shorter values"):
+            await service.render_prompt("pad", {"a": "x" * 5_000})
+        assert (await service.render_prompt("pad", {"a": "xy"})).text == "xy" * 50_000
+
     async def test_chat_prompts_render_every_message(self, service: PromptService) -> None:
         await service.create_prompt(
             "chat",

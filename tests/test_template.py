@@ -28,6 +28,7 @@ from promptshelf.template import (
     expand_includes,
     include_refs,
     include_spans,
+    render_texts,
     substitute,
 )
 
@@ -177,6 +178,14 @@ class TestSubstitute:
     def test_values_are_inserted_verbatim_and_never_re_expanded(self, prefix: str, value: str) -> None:
         rendered = substitute(prefix.replace("{", "") + "{{v}}", {"v": value, "w": "W"})
         assert rendered == prefix.replace("{", "") + value
+
+    def test_a_render_past_the_size_limit_is_refused_before_it_is_built(self) -> None:
+        texts = ["{{a}}" * 50_000, "and {{a}}"]
+        with pytest.raises(
+            InvalidArgumentError, match="would be 250,005,004 characters long; the limit is 2,000,000"
+        ):
+            render_texts(texts, {"a": "x" * 5_000})
+        assert render_texts(texts, {"a": "x" * 39}) == ["x" * 39 * 50_000, "and " + "x" * 39]
 
 
 class Loader:
@@ -355,6 +364,7 @@ def test_the_readme_lists_these_limits() -> None:
         "includes nested below a prompt": MAX_INCLUDE_DEPTH,
         "includes expanded in one read (nested ones counted each time they are met)": MAX_INCLUDES,
         "characters of a prompt with its includes expanded (all its messages together)": MAX_EXPANDED_CHARS,
+        "characters of a rendered prompt, values filled in (all its messages together)": MAX_EXPANDED_CHARS,
         "edits in one `update_prompt`": MAX_EDITS,
         "edits × characters they can reach (the base version's text plus the new texts)": MAX_EDIT_WORK,
     }

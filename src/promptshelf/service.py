@@ -165,7 +165,7 @@ class PromptService:
         """Render a version already resolved (the MCP surface also needs its description)."""
         limits.check_json(dict(variables), "variables")
         bindings = templating.bind(resolved.variables, variables, strict=strict)
-        rendered = [templating.substitute(text, bindings.values) for text in resolved.texts]
+        rendered = templating.render_texts(resolved.texts, bindings.values)
         found = resolved.version
         return RenderedPrompt(
             name=found.name,
