@@ -6,6 +6,7 @@ that misbehaves at the byte level."""
 from __future__ import annotations
 
 import select
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -227,3 +228,17 @@ def test_a_body_over_the_size_limit_is_refused_413_whether_declared_or_streamed(
     streamed = httpx.post(strict_timeouts.url, content=chunks(), headers=ACCEPT, timeout=30)
     assert streamed.status_code == 413, streamed.text
     assert open_session(strict_timeouts).status_code == 200
+
+
+def test_ctrl_c_stops_the_http_server_cleanly_with_sessions_open(tmp_path: Path) -> None:
+    # One session manager per credential, each with its task group: they must close in order on Ctrl-C.
+    server = start_http_server(tmp_path / "prompts.db", tmp_path)
+    try:
+        accept = {"Accept": "application/json, text/event-stream"}
+        assert httpx.post(server.url, json=INITIALIZE, headers=accept, timeout=10).status_code == 200
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(20) == 0, server.log.read_text()
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log and "shutdown failed" not in log, log

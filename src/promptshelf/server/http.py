@@ -301,15 +301,18 @@ def build_app(
         import anyio
 
         await mcp.hub.start()
-        async with AsyncExitStack() as stack, anyio.create_task_group() as tasks:
+        async with AsyncExitStack() as stack:
             for manager in managers.values():
                 await stack.enter_async_context(manager.run())
-            tasks.start_soon(mcp.hub.run, poll_interval)
-            try:
-                yield {}
-            finally:
-                mcp.hub.close()
-                tasks.cancel_scope.cancel()
+            # Opened after the session managers so that it closes before them: each manager runs a task
+            # group of its own, and task groups must close in the reverse order they were opened.
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(mcp.hub.run, poll_interval)
+                try:
+                    yield {}
+                finally:
+                    mcp.hub.close()
+                    tasks.cancel_scope.cancel()
 
     return Starlette(
         routes=[Route("/mcp", endpoint=endpoint), Route("/healthz", endpoint=healthz, methods=["GET"])],
