@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for a newcomer: set up promptshelf in .venv, put a demo prompt in the default SQLite store
 # if it has none, show it working, then run the MCP server over streamable HTTP until Ctrl-C.
-# Usage: scripts/serve.sh [promptshelf serve flags]   (default: --transport http --port 8000)
+# Usage: scripts/serve.sh [promptshelf serve flags]   (--transport http and --port 8000 unless given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +33,16 @@ echo
 
 port=8000
 args=("$@")
+given_port=no given_transport=no
 for ((i = 0; i < ${#args[@]}; i++)); do
-  if [ "${args[$i]}" = "--port" ]; then port=${args[$((i + 1))]}; fi
+  case "${args[$i]}" in
+    --port) port=${args[$((i + 1))]}; given_port=yes ;;
+    --transport) given_transport=yes ;;
+  esac
 done
-[ ${#args[@]} -gt 0 ] || args=(--transport http --port "$port")
+# Flags add to the defaults rather than replace them: `scripts/serve.sh --port 8123` still serves HTTP.
+[ "$given_transport" = yes ] || args=(--transport http "${args[@]}")
+[ "$given_port" = yes ] || args+=(--port "$port")
 
 promptshelf serve "${args[@]}" &
 server=$!
