@@ -1,6 +1,6 @@
 """The OpenAI Agents SDK fetching an agent's instructions from promptshelf at run time.
 
-    pip install 'promptshelf[examples]'
+    pip install '.[examples]'
     PROMPTSHELF_DB=prompts.db python examples/openai_agents.py support-agent product=Widgets
 
 The agent's instructions are the rendered prompt (so editing the prompt, or moving its ``production``

@@ -1,6 +1,6 @@
 """PydanticAI fetching an agent's instructions from promptshelf at run time (``MCPToolset``).
 
-    pip install 'promptshelf[examples]'
+    pip install '.[examples]'
     PROMPTSHELF_DB=prompts.db python examples/pydantic_ai_agent.py support-agent product=Widgets
 
 The rendered prompt becomes the agent's instructions; the toolset also gives the agent promptshelf's

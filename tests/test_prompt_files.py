@@ -179,6 +179,13 @@ MALFORMED = [
     ("Summarize {{text}}\n", "starts with a '---' line"),
     ("---\nname: x\nSummarize\n", "not closed by a '---' line"),
     ("---\nname: [x\n---\nbody\n", "not valid YAML"),
+    # An alias bomb (every level multiplies by ten) is refused at the first alias, before anything expands.
+    (
+        "---\nname: x\nconfig:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        "  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "---\nbody\n",
+        "aliases (*name) are not allowed in prompt files; write the value out (line 5, column 10)",
+    ),
     ("---\n- a\n- b\n---\nbody\n", "must be a YAML mapping"),
     ("---\nname: x\ntgas: [a]\n---\nbody\n", "tgas: unknown key"),
     ("---\nname: x\ntags: writing\n---\nbody\n", "tags: Input should be a valid list"),

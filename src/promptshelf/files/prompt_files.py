@@ -123,7 +123,7 @@ def parse_prompt_file(text: str, *, path: Path | str, default_name: str | None =
     path = Path(path)
     front_text, body, body_line = _split(text, path)
     try:
-        raw = yaml.safe_load(front_text) if front_text.strip() else {}
+        raw = yaml.load(front_text, Loader=_Loader) if front_text.strip() else {}
     except yaml.YAMLError as exc:
         raise PromptFileError(path, f"the front matter is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
@@ -313,7 +313,21 @@ class _FlowList(list[Any]):
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # the loader refuses aliases, so never write one (a value used twice is written twice)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without aliases: seven levels of ten ``*anchor`` references expand ten million times, and
+    a prompt file from a teammate's branch must not be able to stall or exhaust the importer."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in prompt files; write the value out", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
