@@ -13,10 +13,12 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated
+from mcp_types import INVALID_PARAMS
 
 from promptshelf.backends.sqlite import SQLiteStore
+from promptshelf.server.app import MAX_SUBSCRIPTIONS, PromptshelfMCP
 from promptshelf.service import Policy, PromptService
 from tests.server.conftest import MODERN, Connect, Received, open_client, unique
 
@@ -94,6 +96,36 @@ async def test_handshake_writes_by_another_process_notify(
         await received.wait_for("notifications/resources/updated", uri=label_uri, within=3)
         await write_elsewhere(seeded_db, name, "update")
         await received.wait_for("notifications/resources/updated", uri=uri, within=3)
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("prompt://" + "n" * 100_000, "the limit is 255"),
+        ("prompt://a%2F..%2Fb", "invalid prompt name"),
+        ("prompt://p/labels/Not%20A%20Label", "invalid label"),
+    ],
+)
+async def test_a_subscription_to_a_uri_no_prompt_could_have_is_refused(
+    connect: Connect, uri: str, says: str
+) -> None:
+    async with connect("2025-11-25", "http") as client:
+        with pytest.raises(MCPError, match=says) as raised:
+            await subscribe(client, uri)
+        assert raised.value.error.code == INVALID_PARAMS
+
+
+async def test_subscriptions_per_session_are_limited(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(tmp_path / "prompts.db")
+    try:
+        async with Client(PromptshelfMCP(PromptService(store)).server, mode="legacy") as client:
+            for n in range(MAX_SUBSCRIPTIONS):
+                await subscribe(client, f"prompt://s{n}")
+            await subscribe(client, "prompt://s0")  # one already held is not counted twice
+            with pytest.raises(MCPError, match=f"already has {MAX_SUBSCRIPTIONS} subscriptions"):
+                await subscribe(client, "prompt://one-more")
+    finally:
+        await store.aclose()
 
 
 async def subscribe(client: Client, uri: str) -> None:

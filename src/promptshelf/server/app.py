@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from promptshelf import __version__
 from promptshelf.errors import ForbiddenError, InvalidArgumentError, NotFoundError, PromptshelfError
-from promptshelf.model import LATEST, Message, validate_name
+from promptshelf.model import LATEST, Message, validate_label, validate_name
 from promptshelf.server import uris
 from promptshelf.server.notifications import ChangeHub
 from promptshelf.server.tools import TOOLS, TOOLS_BY_NAME, ToolSpec
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
 """Items per page of prompts/list and resources/list."""
 MAX_COMPLETIONS = 100
+MAX_SUBSCRIPTIONS = 1000
+"""Resource subscriptions per session: each costs a digest kept and a read on every change."""
 """The spec's cap on completion values."""
 WRITE_SCOPE = "promptshelf:write"
 READ_SCOPE = "promptshelf:read"
@@ -269,9 +271,21 @@ class PromptshelfMCP:
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
     ) -> types.EmptyResult:
         uri = str(params.uri)
-        if uris.parse(uri) is None:
-            raise invalid_params(f"cannot subscribe to {uri!r}: not a prompt:// URI", None)
-        await self.hub.subscribe(connection_of(ctx), uri)
+        target = uris.parse(uri)
+        if target is None:
+            raise invalid_params(f"cannot subscribe to {uri[:300]!r}: not a prompt:// URI", None)
+        validate_name(target.name)  # the same rules as resources/read: no URI a prompt could never have
+        if target.label is not None:
+            validate_label(target.label, allow_latest=True)
+        connection = connection_of(ctx)
+        if uri not in self.hub.subscriptions(connection) and len(self.hub.subscriptions(connection)) >= (
+            MAX_SUBSCRIPTIONS
+        ):
+            raise InvalidArgumentError(
+                f"this session already has {MAX_SUBSCRIPTIONS} subscriptions, the limit; unsubscribe first",
+                argument="uri",
+            )
+        await self.hub.subscribe(connection, uri)
         return types.EmptyResult()
 
     async def unsubscribe(

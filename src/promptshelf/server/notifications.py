@@ -204,6 +204,9 @@ class ChangeHub:
         await self._remember_digest(uri)
         self._connections[connection].add(uri)
 
+    def subscriptions(self, connection: Connection) -> frozenset[str]:
+        return frozenset(self._connections.get(connection, ()))
+
     def unsubscribe(self, connection: Connection, uri: str) -> None:
         self._connections.get(connection, set()).discard(uri)
 
