@@ -63,6 +63,8 @@ def test_a_clash_is_an_error_and_nothing_is_written(
     assert error["code"] == "invalid_argument"
     assert "Nothing was written" in error["message"]
     assert re.search(clash, error["message"]), error["message"]
+    # The clash is inside the store: another folder would not help, so the advice must not say so.
+    assert error["message"].endswith("archive or rename the prompts involved")
     assert files_below(folder) == []
 
 
@@ -77,6 +79,7 @@ def test_a_path_taken_on_disk_is_a_clash_too(tmp_path: Path) -> None:
     assert code != 0
     assert "'a' would be the file" in message and "which is a folder" in message
     assert "'team/b' needs" in message and "but it is a file" in message
+    assert message.endswith("move what is in the way, or export to an empty folder")
     assert (
         files_below(folder) == ["a.md", "team"]
         and (folder / "team").read_text() == "a file where a folder goes"

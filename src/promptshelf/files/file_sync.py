@@ -107,6 +107,7 @@ def export_paths(
     files: dict[tuple[str, ...], str] = {}
     folders: dict[tuple[str, ...], tuple[str, Path]] = {}
     clashes: list[str] = []
+    on_disk = False
     for name, path in paths.items():
         parts = path.relative_to(root).parts
         if (first := files.setdefault(key(parts), name)) != name:
@@ -118,15 +119,21 @@ def export_paths(
             clashes.append(f"{name!r} would be the file {paths[name]}, which {needed[0]!r} needs as a folder")
         elif paths[name].is_dir():
             clashes.append(f"{name!r} would be the file {paths[name]}, which is a folder")
+            on_disk = True
     for name, folder in folders.values():
         if folder.exists() and not folder.is_dir():
             clashes.append(f"{name!r} needs {folder} as a folder, but it is a file")
+            on_disk = True
     if clashes:
         shown = "; ".join(clashes[:10]) + (f"; and {len(clashes) - 10} more" if len(clashes) > 10 else "")
+        # An empty folder helps only where the clash is with what is already on disk.
+        advice = (
+            "move what is in the way, or export to an empty folder"
+            if on_disk
+            else ("archive or rename the prompts involved")
+        )
         raise InvalidArgumentError(
-            f"cannot export to {root}: {shown}. Nothing was written; archive or rename the prompts involved, "
-            "or export to an empty folder",
-            clashes=clashes,
+            f"cannot export to {root}: {shown}. Nothing was written; {advice}", clashes=clashes
         )
     return paths
 
