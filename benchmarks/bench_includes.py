@@ -30,9 +30,10 @@ from typing import Any, cast
 
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.errors import InvalidArgumentError
+from promptshelf.limits import MAX_EXPANDED_CHARS, MAX_INCLUDE_DEPTH, MAX_INCLUDES
 from promptshelf.model import PromptMeta, PromptVersion, VersionDraft, placeholders
 from promptshelf.service import PromptService
-from promptshelf.template import MAX_EXPANDED_CHARS, MAX_INCLUDE_DEPTH, MAX_INCLUDES, include_refs
+from promptshelf.template import include_refs
 
 SHAPES: dict[str, Callable[[int], str]] = {
     "blanks after an unclosed include": lambda n: "{{>" + " " * n,

@@ -47,6 +47,22 @@ MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_SEARCH_LENGTH = 1000
 
+# Includes and edits (used by template.py). Includes compose prompts from a few
+# shared fragments; edits are the small search-and-replace changes an agent sends. Anything beyond these is
+# a mistake or an attack, and each would otherwise cost the whole server its event loop.
+MAX_INCLUDE_DEPTH = 10
+"""How deep includes may nest below the prompt being resolved."""
+MAX_INCLUDES = 200
+"""Includes expanded in one resolve, nested ones counted each time they are met."""
+MAX_EXPANDED_CHARS = 2_000_000
+"""Characters of one prompt with its includes expanded (all its messages together): about half a million
+tokens, more than any model's context window."""
+MAX_EDITS = 100
+"""Edits in one ``update_prompt``."""
+MAX_EDIT_WORK = 20_000_000
+"""Edits times characters (the base version's texts plus every edit's new text): each edit scans the text
+once, so this bounds an update's work (about 20 ms)."""
+
 
 def check_version(value: Any, argument: str = "version") -> int:
     """A version number: an integer (not a boolean) from 1 to ``MAX_VERSION``."""

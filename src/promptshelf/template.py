@@ -17,24 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptshelf.errors import InvalidArgumentError
-from promptshelf.limits import parse_version
+from promptshelf.limits import (
+    MAX_EDIT_WORK,
+    MAX_EDITS,
+    MAX_EXPANDED_CHARS,
+    MAX_INCLUDE_DEPTH,
+    MAX_INCLUDES,
+    parse_version,
+)
 from promptshelf.model import PLACEHOLDER_RE, Variable, placeholders
-
-# The limits on includes and edits, in one place (README.md, "Limits"). Includes compose prompts from a few
-# shared fragments; edits are the small search-and-replace changes an agent sends. Anything beyond these is
-# a mistake or an attack, and each would otherwise cost the whole server its event loop.
-MAX_INCLUDE_DEPTH = 10
-"""How deep includes may nest below the prompt being resolved."""
-MAX_INCLUDES = 200
-"""Includes expanded in one resolve, nested ones counted each time they are met."""
-MAX_EXPANDED_CHARS = 2_000_000
-"""Characters of one prompt with its includes expanded (all its messages together): about half a million
-tokens, more than any model's context window."""
-MAX_EDITS = 100
-"""Edits in one ``update_prompt``."""
-MAX_EDIT_WORK = 20_000_000
-"""Edits times characters (the base version's texts plus every edit's new text): each edit scans the text
-once, so this bounds an update's work (about 20 ms)."""
 
 _BLANKS = re.compile(r"\s*")
 # PLACEHOLDER_RE needs no scanner of its own: blanks and name characters are disjoint classes and neither

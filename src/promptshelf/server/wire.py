@@ -103,16 +103,17 @@ def _readable_id(message: dict[str, Any]) -> str | int | None:
     lone surrogate cannot be written as UTF-8 JSON)."""
     value = message.get("id")
     if isinstance(value, str):
-        return value if _is_unicode(value) else None
+        return value if _lone_surrogate(value) is None else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _is_unicode(text: str) -> bool:
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in ``text`` (JSON's escapes can spell one, UTF-8 cannot store it)."""
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
 
 
 def _envelope_problem(message: dict[str, Any]) -> str | None:
@@ -144,12 +145,8 @@ def _content_problem(message: dict[str, Any]) -> str | None:
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                bad = value[exc.start]
-                return f"a string holds a lone surrogate (\\u{ord(bad):04x}), which is not valid Unicode"
+        elif isinstance(value, str) and (bad := _lone_surrogate(value)) is not None:
+            return f"a string holds a lone surrogate (\\u{ord(bad):04x}), which is not valid Unicode"
         if depth > MAX_DEPTH:
             return f"JSON nested more than {MAX_DEPTH} levels deep"
     return None
