@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Set up everything the tests need (a virtualenv, the package with its dev tools, Node 22 and the official
-# MCP tools from npm), check lint, format and types, then run the whole test suite.
+# Set up everything the tests need (Debian's PostgreSQL and Chromium, a virtualenv, the package with its dev
+# tools, Node 22 and the official MCP tools from npm), check lint, format and types, then run the whole test
+# suite.
 # Usage: scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/install-system-packages.sh
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

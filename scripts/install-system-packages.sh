@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests),
+# only those that are missing. Needs root (or sudo) when something is missing; prints what it installs.
+set -euo pipefail
+
+packages=(
+  postgresql
+  postgresql-contrib
+  chromium
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing Debian packages: ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
