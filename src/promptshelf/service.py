@@ -26,6 +26,7 @@ from promptshelf.model import (
     Message,
     PromptMeta,
     PromptQuery,
+    PromptSummary,
     PromptType,
     PromptVersion,
     Variable,
@@ -237,6 +238,11 @@ class PromptService:
         new = await self.store.get_version(name, version=to_version)
         return diff_versions(old, new)
 
+    async def get_summary(self, name: str) -> PromptSummary:
+        """The prompt's metadata: its latest version and every label with the version it points at."""
+        validate_name(name)
+        return await self.store.get_summary(name)
+
     async def poll_changes(self, since: str | None) -> Changes:
         return await self.store.poll_changes(since)
 
@@ -437,6 +443,11 @@ class PromptService:
             )
 
         await templating.expand_includes(draft.text_parts, load, (name,))
+
+    def check_movable(self, label: str) -> None:
+        """Refuse, as ``set_label`` and ``remove_label`` would, a label this caller may not move (a page asks
+        before it shows a confirmation)."""
+        self._check_movable(validate_label(label))
 
     def _check_movable(self, label: str) -> None:
         policy = self.policy

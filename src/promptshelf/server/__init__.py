@@ -140,7 +140,9 @@ async def _serve_http(
             limit_concurrency=limits.max_connections + 1,
         )
         server = uvicorn.Server(config)
-        logger.info("serving MCP at http://%s:%d/mcp (store: %s)", host, port, mcp.service.store.kind)
+        address = f"[{host}]" if ":" in host else host
+        logger.info("serving MCP at http://%s:%d/mcp (store: %s)", address, port, mcp.service.store.kind)
+        logger.info("web view at http://%s:%d/", address, port)
         await server.serve()
     finally:
         await mcp.service.store.aclose()

@@ -1,4 +1,5 @@
-"""Streamable HTTP (DESIGN.md, "Running it"): ``/mcp`` for both protocol eras, ``GET /healthz``.
+"""Streamable HTTP (DESIGN.md, "Running it"): ``/mcp`` for both protocol eras, ``GET /healthz``, and the
+web view at ``/`` (``promptshelf.web``, behind the same Host/Origin check and tokens).
 
 Every request to ``/mcp`` passes, in order: the Host/Origin check (DNS-rebinding protection, against
 ``--allowed-host``), then the bearer token (when tokens are configured: ``PROMPTSHELF_TOKEN`` grants
@@ -30,13 +31,14 @@ from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.server.app import READ_SCOPE, WRITE_SCOPE, PromptshelfMCP
 from promptshelf.server.wire import INVALID_REQUEST, Ignored, Refusal, read_message
 from promptshelf.settings import Settings
+from promptshelf.web import build_web
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +295,8 @@ def build_app(
         )
     endpoint = _GuardMiddleware(endpoint, check)
 
+    web = _GuardMiddleware(build_web(mcp.service, mcp.hub, tokens=tokens, read_only=mcp.read_only), check)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "store": mcp.service.store.kind})
 
@@ -315,6 +319,10 @@ def build_app(
                     tasks.cancel_scope.cancel()
 
     return Starlette(
-        routes=[Route("/mcp", endpoint=endpoint), Route("/healthz", endpoint=healthz, methods=["GET"])],
+        routes=[
+            Route("/mcp", endpoint=endpoint),
+            Route("/healthz", endpoint=healthz, methods=["GET"]),
+            Mount("/", app=web),  # the web view (promptshelf.web)
+        ],
         lifespan=lifespan,
     )

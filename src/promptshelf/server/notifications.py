@@ -44,6 +44,8 @@ from promptshelf.service import PromptService
 logger = logging.getLogger(__name__)
 
 ReadDocument = Callable[[str], Awaitable[str | None]]
+Watcher = Callable[[frozenset[str] | None], None]
+"""Told the names of the prompts that changed (``None``: the store cannot tell which), e.g. the web view."""
 """Reads a ``prompt://`` URI's document (``None`` when it names nothing)."""
 
 _Visible = tuple[int, str | None]
@@ -62,6 +64,11 @@ class ChangeHub:
         self._visible: dict[str, _Visible] = {}
         self._token: str | None = None
         self._lock = anyio.Lock()
+        self._watchers: list[Watcher] = []
+
+    def add_watcher(self, watcher: Watcher) -> None:
+        """Call ``watcher`` (synchronously, so it must not block) with the names of every change seen."""
+        self._watchers.append(watcher)
 
     # -- watching the store ---------------------------------------------------------------------------
 
@@ -99,18 +106,27 @@ class ChangeHub:
         async with self._lock:
             if self._token is None:
                 await self._take_baseline()
+                self._tell_watchers(None)
                 list_changed = True
             else:
                 changes = await self.service.poll_changes(self._token)
                 self._token = changes.token
                 if changes.names is not None and not changes.names:
                     return
+                self._tell_watchers(changes.names)
                 list_changed = await self._update_visible(changes.names)
             updated = await self._updated_uris()
         if list_changed:
             await self._send_list_changed()
         for uri in updated:
             await self._send_updated(uri)
+
+    def _tell_watchers(self, names: frozenset[str] | None) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(names)
+            except Exception:
+                logger.exception("a change watcher failed")
 
     async def _snapshot(self) -> dict[str, _Visible]:
         visible: dict[str, _Visible] = {}

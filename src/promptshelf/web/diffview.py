@@ -1,0 +1,135 @@
+"""The diff of ``diff_prompt_versions`` laid out for a page: unified or side by side, with the changed
+characters of each changed line marked.
+
+Input is the service's ``unified_diff`` text itself, so the page shows exactly the diff MCP callers get.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["context", "add", "del", "hunk"]
+
+MAX_INLINE = 2000
+"""Lines longer than this are marked whole: character matching is quadratic in the worst case."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    changed: bool
+
+
+@dataclass
+class Line:
+    kind: Kind
+    text: str
+    old_number: int | None = None
+    new_number: int | None = None
+    segments: list[Segment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            self.segments = [Segment(self.text, self.kind in ("add", "del"))]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the side-by-side view: the old line (left) and the new one (right), either may be
+    missing; a hunk header spans both."""
+
+    left: Line | None
+    right: Line | None
+
+
+def parse(unified: str) -> list[Line]:
+    """The diff's lines with numbers; ``---``/``+++`` headers dropped, changed characters marked."""
+    lines: list[Line] = []
+    old = new = 0
+    pending_del: list[Line] = []
+    pending_add: list[Line] = []
+
+    def flush() -> None:
+        _mark_pairs(pending_del, pending_add)
+        lines.extend(pending_del)
+        lines.extend(pending_add)
+        pending_del.clear()
+        pending_add.clear()
+
+    for raw in unified.splitlines():
+        if raw.startswith(("--- ", "+++ ")) and not lines and not pending_del and not pending_add:
+            continue
+        if raw.startswith("@@"):
+            flush()
+            old, new = _hunk_start(raw)
+            lines.append(Line("hunk", raw))
+        elif raw.startswith("-"):
+            pending_del.append(Line("del", raw[1:], old_number=old))
+            old += 1
+        elif raw.startswith("+"):
+            pending_add.append(Line("add", raw[1:], new_number=new))
+            new += 1
+        elif raw.startswith("\\"):
+            continue  # "\ No newline at end of file"
+        else:
+            flush()
+            lines.append(Line("context", raw[1:], old_number=old, new_number=new))
+            old += 1
+            new += 1
+    flush()
+    return lines
+
+
+def side_by_side(lines: list[Line]) -> list[Row]:
+    rows: list[Row] = []
+    deleted: list[Line] = []
+    added: list[Line] = []
+
+    def flush() -> None:
+        for index in range(max(len(deleted), len(added))):
+            rows.append(
+                Row(
+                    deleted[index] if index < len(deleted) else None,
+                    added[index] if index < len(added) else None,
+                )
+            )
+        deleted.clear()
+        added.clear()
+
+    for line in lines:
+        if line.kind == "del":
+            if added:  # a deletion after additions starts a new block
+                flush()
+            deleted.append(line)
+        elif line.kind == "add":
+            added.append(line)
+        else:
+            flush()
+            rows.append(Row(line, line))
+    flush()
+    return rows
+
+
+def _hunk_start(header: str) -> tuple[int, int]:
+    """``@@ -a,b +c,d @@`` -> (a, c); a zero start (an empty side) counts from 1."""
+    parts = header.split()
+    old = int(parts[1][1:].split(",")[0])
+    new = int(parts[2][1:].split(",")[0])
+    return max(old, 1), max(new, 1)
+
+
+def _mark_pairs(deleted: list[Line], added: list[Line]) -> None:
+    for old, new in zip(deleted, added, strict=False):
+        if len(old.text) > MAX_INLINE or len(new.text) > MAX_INLINE:
+            continue
+        matcher = difflib.SequenceMatcher(None, old.text, new.text, autojunk=False)
+        if matcher.ratio() < 0.3:
+            continue  # mostly different: marking every character helps nobody
+        old.segments, new.segments = [], []
+        for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+            if a2 > a1:
+                old.segments.append(Segment(old.text[a1:a2], tag != "equal"))
+            if b2 > b1:
+                new.segments.append(Segment(new.text[b1:b2], tag != "equal"))
