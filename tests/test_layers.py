@@ -1,7 +1,7 @@
 """The layers of DESIGN.md: every import inside promptshelf points down (or sideways), never up, and no
 two modules import each other (directly or round a longer loop).
 
-cli  ->  server  ->  files (prompt files, sync, copying)  ->  service  ->  template  ->  backends  ->  model
+cli -> server, web -> files (prompt files, sync, copying) -> service -> template -> backends -> model
 
 Inside ``cli``, ``files`` (export, import, copy) sits on ``base`` and ``output``, and ``commands`` (the
 group, which registers the file commands) on all three.
@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("template",),
     ("results", "diffing", "coerce", "service"),
     ("files",),
-    ("server",),
+    ("server", "web"),
     ("cli.base", "cli.output"),
     ("cli.files",),
     ("cli.commands",),

@@ -1,5 +1,5 @@
 """The diff of ``diff_prompt_versions`` laid out for a page: unified or side by side, with the changed
-characters of each changed line marked.
+words of each changed line marked.
 
 Input is the service's ``unified_diff`` text itself, so the page shows exactly the diff MCP callers get.
 """
@@ -7,13 +7,14 @@ Input is the service's ``unified_diff`` text itself, so the page shows exactly t
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["context", "add", "del", "hunk"]
 
 MAX_INLINE = 2000
-"""Lines longer than this are marked whole: character matching is quadratic in the worst case."""
+"""Lines longer than this are marked whole: matching words is quadratic in the worst case."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class Line:
     segments: list[Segment] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.segments:
-            self.segments = [Segment(self.text, self.kind in ("add", "del"))]
+        if not self.segments:  # the row's colour says it changed; words are marked only against a pair
+            self.segments = [Segment(self.text, False)]
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,29 @@ def _hunk_start(header: str) -> tuple[int, int]:
 
 
 def _mark_pairs(deleted: list[Line], added: list[Line]) -> None:
+    """Mark the words that differ between each deleted line and the added line at the same place."""
     for old, new in zip(deleted, added, strict=False):
         if len(old.text) > MAX_INLINE or len(new.text) > MAX_INLINE:
             continue
-        matcher = difflib.SequenceMatcher(None, old.text, new.text, autojunk=False)
+        old_words, new_words = _WORDS.findall(old.text), _WORDS.findall(new.text)
+        matcher = difflib.SequenceMatcher(None, old_words, new_words, autojunk=False)
         if matcher.ratio() < 0.3:
-            continue  # mostly different: marking every character helps nobody
-        old.segments, new.segments = [], []
+            continue  # mostly different: marking nearly every word helps nobody
+        old_parts: list[Segment] = []
+        new_parts: list[Segment] = []
         for tag, a1, a2, b1, b2 in matcher.get_opcodes():
-            if a2 > a1:
-                old.segments.append(Segment(old.text[a1:a2], tag != "equal"))
-            if b2 > b1:
-                new.segments.append(Segment(new.text[b1:b2], tag != "equal"))
+            _append(old_parts, "".join(old_words[a1:a2]), tag != "equal")
+            _append(new_parts, "".join(new_words[b1:b2]), tag != "equal")
+        old.segments, new.segments = old_parts, new_parts
+
+
+_WORDS = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def _append(parts: list[Segment], text: str, changed: bool) -> None:
+    if not text:
+        return
+    if parts and parts[-1].changed == changed:
+        parts[-1] = Segment(parts[-1].text + text, changed)
+    else:
+        parts.append(Segment(text, changed))
