@@ -3,6 +3,7 @@ download: the network is closed), axe-core from the npm tools, screenshots as ar
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -73,4 +74,4 @@ def check_accessible(page: Page) -> None:
     assert axe_violations(page) == []
     levels = heading_levels(page)
     assert levels and levels[0] == 1 and levels.count(1) == 1, levels
-    assert all(after <= before + 1 for before, after in zip(levels, levels[1:], strict=False)), levels
+    assert all(after <= before + 1 for before, after in itertools.pairwise(levels)), levels

@@ -47,8 +47,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One browser for all the browser tests (they are all in this module). Not session-scoped: Playwright's
+    sync API holds the main thread's event loop while it runs, which the async tests of other modules need."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path(), headless=True, args=launch_args()
