@@ -110,3 +110,20 @@ def test_bench_includes_reports_every_figure_at_a_small_size(tmp_path: Path) -> 
     assert [(figures["store_reads"], figures["size"]) for figures in refused] == [(5, 0), (11, 0)]
     assert all(figures["median_ms"] > 0 for figures in bombs.values())
     assert "refused: prompt 'l0' expands more than 200 includes" in finished.stdout
+
+
+def test_bench_web_reports_every_page_at_a_small_size(tmp_path: Path) -> None:
+    out = tmp_path / "web.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/bench_web.py", "--prompts", "60", "--versions", "30", "--requests", "3",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    results: dict[str, Any] = json.loads(out.read_text())
+    assert (results["prompts"], results["versions"]) == (60, 30)
+    assert len(results["pages"]) == 6 and set(results["targets_met"]) == set(results["pages"])
+    for figures in results["pages"].values():
+        assert 0 < figures["median_ms"] <= figures["p95_ms"]
+        assert 0 < figures["html_kb"] < figures["weight_kb"]
+    assert "targets:" in finished.stdout
