@@ -310,3 +310,13 @@ def test_focus_is_visible_when_tabbing(page: Page) -> None:
 
 def test_serve_prints_the_web_address(server: HttpServer) -> None:
     assert f"web view at http://127.0.0.1:{server.port}/" in server.log.read_text()
+
+
+def test_enter_in_an_edit_form_reviews_and_adds_no_message(page: Page) -> None:
+    sign_in(page, WRITE_TOKEN, "/edit/team/review")
+    page.get_by_label("Message 2 content").fill("Review {{code}} closely")
+    page.get_by_label("Commit message").fill("closer")
+    page.get_by_label("Commit message").press("Enter")
+    expect(page.get_by_role("heading", name="Your edit against v1")).to_be_visible()
+    expect(page.get_by_label("Message 3 content")).to_have_count(0)
+    check_accessible(page)

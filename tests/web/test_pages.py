@@ -182,3 +182,14 @@ async def test_unknown_prompts_and_bad_numbers_are_clear_error_pages(tmp_path: P
         assert bad.status_code == 400 and "version must be a whole number, not &#39;two&#39;" in bad.text
         assert (await web.page("/diff/greet", params={"from": "1", "to": "7"})).status_code == 404
         assert (await web.page("/static/nothing.css")).status_code == 404
+
+
+async def test_a_prompt_whose_include_is_missing_shows_as_written_with_the_error(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        await web.service.create_prompt("broken", template="Top {{x}}\n{{> nowhere}}")
+        page = await web.page("/p/broken")
+        assert page.status_code == 200
+        assert '<a class="include" href="/p/nowhere">{{&gt; nowhere}}</a>' in page.text
+        assert 'class="error" role="alert">include {{&gt; nowhere}} in prompt &#39;broken&#39;' in page.text
+        rendered = await web.post("/p/broken", {"var:x": "1"})
+        assert rendered.status_code == 400 and '<pre class="rendered">' not in rendered.text

@@ -75,10 +75,10 @@ async def prompt_page(ctx: Context) -> Response:
     try:
         resolved = await service.resolve(name, version=version, label=label)
     except (NotFoundError, InvalidArgumentError) as exc:
-        if not str(exc.message).startswith("include"):
-            raise
-        include_error = exc.message
+        # Shown as written, with the error, when only its includes fail (a missing one, a cycle); when the
+        # version itself is the problem, this read fails the same way and the page is that error.
         resolved = await service.resolve(name, version=version, label=label, resolve_includes=False)
+        include_error = exc.message
     values: dict[str, str] = {}
     render: dict[str, Any] = {}
     if ctx.request.method == "POST":
@@ -87,13 +87,13 @@ async def prompt_page(ctx: Context) -> Response:
             for key, value in ctx.form.items()
             if key.startswith(VARIABLE_FIELD) and value != ""
         }
-        render = _render(ctx, resolved, values)
+        render = _render(ctx, resolved, values) if include_error is None else {"message": include_error}
     found = resolved.version
     labels_here = list(found.labels) + ([LATEST] if found.version == found.latest_version else [])
     notice = NOTICES.get(ctx.query("notice") or "")
     return ctx.render(
         "prompt.html",
-        status=400 if render.get("errors") else 200,
+        status=400 if "message" in render else 200,
         summary=summary,
         version=found,
         labels_here=labels_here,
