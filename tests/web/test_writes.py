@@ -226,6 +226,17 @@ async def test_the_change_notice_answers_from_the_hubs_reports(tmp_path: Path) -
         assert seen["changed"] is True and "Version 3 of this prompt was published" in seen["message"]
 
 
+async def test_a_page_from_before_a_server_restart_still_hears_of_changes(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        page = await web.page("/p/greet")
+        url = html.unescape(re.search(r'data-url="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+        old = re.sub(r"since=\d+", "since=1000", url)  # the previous process had counted further
+        assert (await web.page(old)).json() == {"changed": False, "since": 0}
+        await web.service.update_prompt("greet", base_version=2, template="after the restart")
+        answer = (await web.page(old)).json()
+        assert answer["changed"] is True and "Version 3" in answer["message"]
+
+
 async def test_a_page_written_through_the_web_tells_the_hub_at_once(tmp_path: Path) -> None:
     async with web_client(tmp_path) as web:
         page = await web.page("/p/greet")
