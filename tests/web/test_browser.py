@@ -6,6 +6,8 @@ client. Each main page is checked with axe-core and its screenshot written to ``
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +32,7 @@ async def _seed(path: Path) -> None:
     try:
         service = PromptService(store, Policy(trusted=True, actor="seed"))
         await seed(service)
-        for name in ("banner", "edit-me", "race-me", "label-me"):
+        for name in ("banner", "banner-cli", "edit-me", "race-me", "label-me"):
             await service.create_prompt(name, template=f"{name}: Hello {{{{who}}}}.\nSecond line.")
     finally:
         await store.aclose()
@@ -245,6 +247,26 @@ def test_the_change_banner_after_a_write_through_mcp(page: Page, server: HttpSer
     screenshot(page, "change-notice")
     notice.get_by_role("link", name="Reload to see it").click()
     expect(page.locator("pre.template")).to_contain_text("Changed")
+
+
+def test_the_change_banner_after_a_label_move_by_the_cli_in_another_process(
+    page: Page, server: HttpServer
+) -> None:
+    sign_in(page, READ_TOKEN, "/p/banner-cli")
+    notice = page.locator("#change-notice")
+    command = [
+        sys.executable,
+        "-m",
+        "promptshelf",
+        "label",
+        "banner-cli",
+        "staging",
+        "1",
+        "--db",
+        str(server.db),
+    ]
+    subprocess.run(command, env=server_env(), check=True, capture_output=True, timeout=60)
+    expect(notice).to_contain_text("labels or details changed")
 
 
 def test_edit_and_publish_with_the_diff_shown_first(page: Page) -> None:
