@@ -44,9 +44,9 @@ from promptshelf.service import PromptService
 logger = logging.getLogger(__name__)
 
 ReadDocument = Callable[[str], Awaitable[str | None]]
+"""Reads a ``prompt://`` URI's document (``None`` when it names nothing)."""
 Watcher = Callable[[frozenset[str] | None], None]
 """Told the names of the prompts that changed (``None``: the store cannot tell which), e.g. the web view."""
-"""Reads a ``prompt://`` URI's document (``None`` when it names nothing)."""
 
 _Visible = tuple[int, str | None]
 """What ``prompts/list`` and ``resources/list`` show of a prompt: its default-label version, description."""
