@@ -10,6 +10,8 @@ see change:
 - ``resources/updated`` for each subscribed URI whose document is now different (compared by digest, so
   a change reached through an include is noticed too).
 
+Watchers added with ``add_watcher`` (the web view's change notice) are told the names of every change seen.
+
 Delivery: handshake-era connections (2025-06-18, 2025-11-25) are tracked here and told on their
 standalone channel; 2026-07-28 clients listen with ``subscriptions/listen`` and are told through the
 SDK's subscription bus. The URIs those listeners asked for are counted here so that only subscribed

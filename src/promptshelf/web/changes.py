@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Protocol
 
 from promptshelf.model import PromptSummary
@@ -26,7 +27,7 @@ from promptshelf.model import PromptSummary
 class ChangeFeed(Protocol):
     """What the web view needs of ``server.notifications.ChangeHub``."""
 
-    def add_watcher(self, watcher: ChangeLog) -> None: ...
+    def add_watcher(self, watcher: Callable[[frozenset[str] | None], None]) -> None: ...
 
     async def check(self) -> None: ...
 
