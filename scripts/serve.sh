@@ -51,7 +51,7 @@ if [[ " ${args[*]} " == *" --transport http "* ]]; then
   for _ in $(seq 1 100); do
     if health=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1).read().decode())" 2>/dev/null); then
       echo "== GET http://127.0.0.1:$port/healthz -> $health"
-      echo "promptshelf is serving MCP at http://127.0.0.1:$port/mcp  (Ctrl-C to stop)"
+      echo "promptshelf is serving MCP at http://127.0.0.1:$port/mcp, pages for people at http://127.0.0.1:$port/  (Ctrl-C to stop)"
       break
     fi
     sleep 0.1
