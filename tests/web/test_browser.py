@@ -34,6 +34,7 @@ async def _seed(path: Path) -> None:
         await seed(service)
         for name in ("banner", "banner-cli", "edit-me", "race-me", "label-me"):
             await service.create_prompt(name, template=f"{name}: Hello {{{{who}}}}.\nSecond line.")
+        await service.create_prompt("combine-me", template="one\ntwo\nthree\nfour")
     finally:
         await store.aclose()
 
@@ -315,6 +316,27 @@ def test_publish_over_a_concurrent_change_made_through_mcp(page: Page, server: H
     expect(page.get_by_text("Published.")).to_be_visible()
     document = mcp_call(server, "get_prompt", {"name": "race-me"})
     assert document["version"] == 3 and document["template"] == merged
+
+
+def test_an_overtaken_edit_is_combined_with_the_other_change(page: Page, server: HttpServer) -> None:
+    sign_in(page, WRITE_TOKEN, "/edit/combine-me")
+    page.get_by_label("Template").fill("one\ntwo\nthree\nfour, mine")
+    page.get_by_role("button", name="Review changes").click()
+    mcp_call(
+        server,
+        "update_prompt",
+        {"name": "combine-me", "base_version": 1, "template": "ONE\ntwo\nthree\nfour"},
+    )
+    page.get_by_role("button", name="Publish as v2").click()
+    expect(page.get_by_text("they can be combined")).to_be_visible()
+    check_accessible(page)
+    screenshot(page, "edit-combine")
+    page.get_by_role("button", name="Use the combined text").click()
+    expect(page.get_by_label("Template")).to_have_value("ONE\ntwo\nthree\nfour, mine")
+    expect(page.get_by_role("heading", name="Your edit against v2")).to_be_visible()
+    page.get_by_role("button", name="Publish as v3").click()
+    expect(page.get_by_text("Published.")).to_be_visible()
+    assert mcp_call(server, "get_prompt", {"name": "combine-me"})["template"] == "ONE\ntwo\nthree\nfour, mine"
 
 
 def test_focus_is_visible_when_tabbing(page: Page) -> None:

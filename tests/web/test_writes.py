@@ -24,7 +24,7 @@ def reviewed(page: str) -> str:
 
 
 def textarea(page: str, field: str) -> str:
-    found = re.search(rf'name="{field}"[^>]*>(.*?)</textarea>', page, re.S)
+    found = re.search(rf'<textarea[^>]*name="{field}"[^>]*>(.*?)</textarea>', page, re.S)
     assert found, f"no textarea {field}"
     return html.unescape(found.group(1))
 
@@ -255,3 +255,43 @@ async def test_a_vendor_page_served_stale_from_the_cache_says_so(tmp_path: Path)
         stale = await web.page("/p/greeting")
         assert stale.status_code == 200 and "Possibly out of date" in stale.text
         assert "posthog could not be reached" in stale.text and "Hello" in stale.text
+
+
+async def test_an_overtaken_edit_to_other_lines_is_offered_combined(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        await web.service.create_prompt("lines", template="one\ntwo\nthree\nfour\n")
+        mine = "one\ntwo\nthree\nFOUR (mine)\n"
+        edit = {
+            "base_version": "1",
+            "template": mine,
+            "config": "{}",
+            "variables": "[]",
+            "commit_message": "m",
+        }
+        review = await web.post("/edit/lines", {**edit, "action": "review"})
+        await web.service.update_prompt("lines", base_version=1, template="ONE (theirs)\ntwo\nthree\nfour\n")
+        publish = {**edit, "action": "publish", "reviewed": reviewed(review.text)}
+        conflict = await web.post("/edit/lines", publish)
+        assert conflict.status_code == 409 and "they can be combined" in conflict.text
+        assert textarea(conflict.text, "template") == mine  # the edit itself is untouched
+        combined = re.search(r'name="merged_template" value="([^"]*)"', conflict.text)
+        assert combined and html.unescape(combined.group(1)) == "ONE (theirs)\ntwo\nthree\nFOUR (mine)\n"
+        use = {**edit, "base_version": "2", "merged_template": html.unescape(combined.group(1))}
+        merged_review = await web.post("/edit/lines", {**use, "action": "use-merge"})
+        assert merged_review.status_code == 200 and "Your edit against v2" in merged_review.text
+        assert textarea(merged_review.text, "template") == "ONE (theirs)\ntwo\nthree\nFOUR (mine)\n"
+        final = {**use, "template": textarea(merged_review.text, "template"), "action": "publish"}
+        final["reviewed"] = reviewed(merged_review.text)
+        assert (await web.post("/edit/lines", final)).status_code == 303
+        assert (await web.service.get_prompt("lines")).template == "ONE (theirs)\ntwo\nthree\nFOUR (mine)\n"
+
+
+async def test_an_overtaken_edit_to_the_same_lines_is_not_combined(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        edit = {"base_version": "2", "template": "Mine {{name}}", "config": "{}", "variables": "[]"}
+        review = await web.post("/edit/greet", {**edit, "action": "review"})
+        await web.service.update_prompt("greet", base_version=2, template="Theirs {{name}}")
+        conflict = await web.post(
+            "/edit/greet", {**edit, "action": "publish", "reviewed": reviewed(review.text)}
+        )
+        assert conflict.status_code == 409 and "combined" not in conflict.text

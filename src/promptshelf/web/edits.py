@@ -6,7 +6,8 @@ The flow: ``GET /edit/NAME`` (a form on the latest version) -> ``review`` (the d
 Publish button) -> ``publish``. The review page carries a digest of the draft it showed; a publish whose
 draft differs (edited after reviewing) is shown for review again instead of published. A publish whose
 base version is no longer the latest (``ConflictError``) comes back as a review against the new latest:
-the form keeps the edit, shows what changed in between, and takes the new latest as its base.
+the form keeps the edit, shows what changed in between, and takes the new latest as its base; when the two
+changes touch different lines, it offers them combined (``merging.merge3``), for review like any edit.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from promptshelf.results import VersionDiff
 from promptshelf.web import diffview
 from promptshelf.web.context import Context
 from promptshelf.web.jinja import prompt_url
+from promptshelf.web.merging import merge3
 from promptshelf.web.pages import _watch_url
 
 _VARIABLES = TypeAdapter(list[Variable])
@@ -156,6 +158,8 @@ async def edit_submit(ctx: Context) -> Response:
     base = (await service.resolve(name, version=base_version, resolve_includes=False)).version
     draft = Draft.from_form(ctx.form, base.version, base.type)
     action = ctx.form.get("action", "review")
+    if action == "use-merge" and draft.type == "text" and "merged_template" in ctx.form:
+        draft.template = ctx.form["merged_template"]
     if action == "add-message" and draft.type == "chat":
         draft.messages.append({"role": "user", "content": ""})
         summary = await service.get_summary(name)
@@ -213,11 +217,17 @@ async def _review(
     if latest != base.version:
         against = (await service.resolve(name, version=latest, resolve_includes=False)).version
         between = await service.diff_versions(name, base.version, latest)
+        merged = None
+        if draft.type == "text" and against.type == "text":
+            merged = merge3(base.template or "", against.template or "", draft.template)
+            if merged in (draft.template, against.template):
+                merged = None  # one change already holds the other: nothing to combine
         overtaken = {
             "from": base.version,
             "to": against,
             "lines": diffview.parse(between.unified_diff),
             "diff": between,
+            "merged": merged,
         }
         draft.base_version = latest  # publishing now builds on the new latest: the form shows it merged
     diff: VersionDiff | None = None
