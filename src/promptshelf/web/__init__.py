@@ -11,6 +11,7 @@ Modules, by responsibility:
                   notice's JSON
     edits.py      edit, review the diff, publish (a publish overtaken by another is kept to merge)
     labels.py     move or remove a label behind a confirmation with the diff; archive
+    merging.py    a line-based three-way merge, offered when an edit was overtaken
     changes.py    which prompts changed since a page was rendered (fed by the server's ChangeHub)
     diffview.py   the service's unified diff as unified or side-by-side rows with changed characters
     jinja.py      the template environment (autoescape on) and its filters
