@@ -4,12 +4,13 @@ label moves and removals behind a confirmation with the diff, archive; and the c
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from promptshelf.model import Message
+from promptshelf.model import Message, Variable
 from promptshelf.service import Policy
 from tests.support.posthog_store import open_posthog
 from tests.web.conftest import web_client
@@ -21,6 +22,12 @@ def reviewed(page: str) -> str:
     found = re.search(r'name="reviewed" value="([^"]+)"', page)
     assert found, "no reviewed draft on the page"
     return found.group(1)
+
+
+def hidden(page: str, field: str) -> str:
+    found = re.search(rf'name="{field}" value="([^"]*)"', page)
+    assert found, f"no field {field}"
+    return html.unescape(found.group(1))
 
 
 def textarea(page: str, field: str) -> str:
@@ -295,3 +302,78 @@ async def test_an_overtaken_edit_to_the_same_lines_is_not_combined(tmp_path: Pat
             "/edit/greet", {**edit, "action": "publish", "reviewed": reviewed(review.text)}
         )
         assert conflict.status_code == 409 and "combined" not in conflict.text
+
+
+async def test_an_overtaken_edit_keeps_their_changes_to_the_parts_it_did_not_touch(tmp_path: Path) -> None:
+    """They changed the config, description and variables; the edit only the template: publishing the
+    edit must not quietly put back what they replaced."""
+    async with web_client(tmp_path) as web:
+        start = await web.page("/edit/greet")
+        edit = {
+            "base_version": "2",
+            "template": "Hi {{name}}, in {{lang}}!\nSee you soon, {{name}}.",  # mine: the text only
+            "config": textarea(start.text, "config"),
+            "variables": textarea(start.text, "variables"),
+            "description": "Greets someone",
+            "description_start": hidden(start.text, "description_start"),
+            "commit_message": "warmer",
+        }
+        review = await web.post("/edit/greet", {**edit, "action": "review"})
+        await web.mcp.service.update_prompt(
+            "greet",
+            base_version=2,
+            template="Hi {{name}}, in {{lang}}!\nSee you, {{name}}.",
+            config={"model": "gpt-5", "temperature": 0.1},
+            variables=[Variable(name="name", description="their words")],
+            description="Their description",
+        )
+        conflict = await web.post(
+            "/edit/greet",
+            {**edit, "action": "publish", "reviewed": reviewed(review.text)},
+            csrf_from="/p/greet",
+        )
+        assert conflict.status_code == 409
+        assert textarea(conflict.text, "template") == edit["template"]  # mine, kept
+        assert json.loads(textarea(conflict.text, "config")) == {"model": "gpt-5", "temperature": 0.1}
+        assert json.loads(textarea(conflict.text, "variables")) == [
+            {"name": "name", "description": "their words", "required": True}
+        ]
+        assert 'name="description" value="Their description"' in conflict.text
+        again = {
+            **edit,
+            "base_version": "3",
+            "config": textarea(conflict.text, "config"),
+            "variables": textarea(conflict.text, "variables"),
+            "description": "Their description",
+            "description_start": hidden(conflict.text, "description_start"),
+            "action": "publish",
+            "reviewed": reviewed(conflict.text),
+        }
+        assert (await web.post("/edit/greet", again, csrf_from="/p/greet")).status_code == 303
+        final = await web.service.get_prompt("greet", version=4)
+        assert final.template == edit["template"]
+        assert final.config == {"model": "gpt-5", "temperature": 0.1}
+        assert final.variables[0].name == "name" and final.variables[0].description == "their words"
+        assert final.description == "Their description"
+
+
+async def test_an_overtaken_edit_of_the_config_keeps_their_new_text(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        start = await web.page("/edit/greet")
+        edit = {
+            "base_version": "2",
+            "template": textarea(start.text, "template"),
+            "config": '{"model": "mine"}',
+            "variables": textarea(start.text, "variables"),
+            "description": "Greets someone",
+        }
+        review = await web.post("/edit/greet", {**edit, "action": "review"})
+        await web.mcp.service.update_prompt("greet", base_version=2, template="Their {{name}} {{lang}}")
+        conflict = await web.post(
+            "/edit/greet",
+            {**edit, "action": "publish", "reviewed": reviewed(review.text)},
+            csrf_from="/p/greet",
+        )
+        assert conflict.status_code == 409
+        assert textarea(conflict.text, "template") == "Their {{name}} {{lang}}"
+        assert json.loads(textarea(conflict.text, "config")) == {"model": "mine"}

@@ -6,7 +6,8 @@ The flow: ``GET /edit/NAME`` (a form on the latest version) -> ``review`` (the d
 Publish button) -> ``publish``. The review page carries a digest of the draft it showed; a publish whose
 draft differs (edited after reviewing) is shown for review again instead of published. A publish whose
 base version is no longer the latest (``ConflictError``) comes back as a review against the new latest:
-the form keeps the edit, shows what changed in between, and takes the new latest as its base; when the two
+the form keeps the edit, shows what changed in between, and takes the new latest as its base (the parts
+the edit left as they were take the new latest's, so that publishing does not undo them); when the two
 changes touch different lines, it offers them combined (``merging.merge3``), for review like any edit.
 """
 
@@ -46,6 +47,8 @@ class Draft:
     config_text: str = "{}"
     variables_text: str = "[]"
     description: str = ""
+    description_start: str = ""
+    """The description when the edit began: it is not versioned, so only a change to it is published."""
     commit_message: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +66,7 @@ class Draft:
                 [v.model_dump(exclude_none=True) for v in version.variables], indent=2, ensure_ascii=False
             ),
             description=version.description or "",
+            description_start=version.description or "",
             config=version.config,
             variables=list(version.variables),
         )
@@ -76,6 +80,7 @@ class Draft:
             config_text=form.get("config", "").strip() or "{}",
             variables_text=form.get("variables", "").strip() or "[]",
             description=form.get("description", ""),
+            description_start=form.get("description_start", form.get("description", "")),
             commit_message=form.get("commit_message", ""),
         )
         if type_ == "chat":
@@ -103,6 +108,22 @@ class Draft:
                 f"{where + ': ' if where else ''}{problem['msg']}"
             )
         return draft
+
+    def adopt_untouched(self, base: PromptVersion, latest: PromptVersion) -> None:
+        """After someone else published ``latest`` over ``base``: each part this edit left as ``base`` had
+        it takes ``latest``'s, so that publishing the edit does not quietly put back what they replaced."""
+        mine, theirs = Draft.of(base), Draft.of(latest)
+        if self.type == latest.type == base.type:
+            if self.type == "text" and self.template == mine.template:
+                self.template = theirs.template
+            if self.type == "chat" and self.messages == mine.messages:
+                self.messages = theirs.messages
+        if "config" not in self.errors and self.config == base.config:
+            self.config, self.config_text = theirs.config, theirs.config_text
+        if "variables" not in self.errors and self.variables == list(base.variables):
+            self.variables, self.variables_text = theirs.variables, theirs.variables_text
+        if self.description == self.description_start:
+            self.description = self.description_start = theirs.description
 
     def as_version(self, base: PromptVersion) -> PromptVersion:
         """The version this edit would publish, for diffing against the base (or the new latest)."""
@@ -180,7 +201,7 @@ async def edit_submit(ctx: Context) -> Response:
                 messages=[Message(**m) for m in draft.messages] if draft.type == "chat" else None,  # type: ignore[arg-type]
                 config=draft.config,
                 variables=draft.variables,
-                description=draft.description if draft.description != (base.description or "") else None,
+                description=draft.description if draft.description != draft.description_start else None,
                 commit_message=draft.commit_message.strip() or None,
             )
         except ConflictError as exc:
@@ -217,6 +238,7 @@ async def _review(
     if latest != base.version:
         against = (await service.resolve(name, version=latest, resolve_includes=False)).version
         between = await service.diff_versions(name, base.version, latest)
+        draft.adopt_untouched(base, against)
         merged = None
         if draft.type == "text" and against.type == "text":
             merged = merge3(base.template or "", against.template or "", draft.template)
