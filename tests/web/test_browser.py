@@ -364,3 +364,16 @@ def test_enter_in_an_edit_form_reviews_and_adds_no_message(page: Page) -> None:
     expect(page.get_by_role("heading", name="Your edit against v1")).to_be_visible()
     expect(page.get_by_label("Message 3 content")).to_have_count(0)
     check_accessible(page)
+
+
+def test_a_link_from_another_site_keeps_the_browser_signed_in(page: Page, server: HttpServer) -> None:
+    """A SameSite=Strict cookie is not sent when another site (a chat, a mail, a review) links here: the
+    page must not answer with a fresh signed-out cookie that replaces the session."""
+    sign_in(page, WRITE_TOKEN)
+    page.goto(f'data:text/html,<a href="{server.base}/p/greet">the prompt</a>')
+    page.get_by_role("link", name="the prompt").click()
+    expect(page).to_have_url(f"{server.base}/p/greet")
+    expect(page.get_by_role("heading", level=1)).to_have_text("greet")
+    expect(page.get_by_text("read and write")).to_be_visible()
+    page.goto("/edit/greet")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit greet")

@@ -152,3 +152,25 @@ async def test_a_form_over_the_size_limit_is_refused(tmp_path: Path) -> None:
         csrf = await web.csrf("/p/greet")
         huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * (3 * 1024 * 1024)})
         assert huge.status_code == 413
+
+
+async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp_path: Path) -> None:
+    """The browser keeps its SameSite=Strict cookie back on a navigation from another site: answering it
+    with a new signed-out cookie would replace the session."""
+    cross_site = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    async with web_client(tmp_path, tokens=TOKENS) as web:
+        await web.sign_in(WRITE_TOKEN)
+        session = web.http.cookies["promptshelf_session"]
+        web.http.cookies.clear()  # what the browser leaves out
+        bounce = await web.page("/p/greet?version=1", headers=cross_site)
+        assert bounce.status_code == 200 and "set-cookie" not in bounce.headers
+        assert '<meta http-equiv="refresh" content="0">' in bounce.text
+        assert 'href="/p/greet?version=1"' in bounce.text and "Greets someone" not in bounce.text
+        web.http.cookies.set("promptshelf_session", session)  # the reload, from this site
+        again = await web.page("/p/greet?version=1", headers={**cross_site, "Sec-Fetch-Site": "same-origin"})
+        assert again.status_code == 200 and "Greets someone" in again.text
+        # With the cookie sent anyway (a same-site link), and without one from this site, nothing changes.
+        assert "Greets someone" in (await web.page("/p/greet", headers=cross_site)).text
+        web.http.cookies.clear()
+        fresh = await web.page("/p/greet", headers={**cross_site, "Sec-Fetch-Site": "same-origin"})
+        assert fresh.status_code == 303 and "set-cookie" in fresh.headers

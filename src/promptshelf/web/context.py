@@ -1,11 +1,12 @@
 """What every page handler gets, and the checks every request passes before one runs.
 
 ``endpoint(web, handler, write=...)`` turns a handler into a Starlette endpoint that: resolves the browser's
-session (sending to the sign-in page when tokens are configured and it has none); for a POST, reads the
-form (at most ``MAX_FORM_BYTES``) and checks its CSRF token; for a write, checks again that the session
-may write (a read token's pages show no write controls, but a forged or replayed form must fail too);
-turns promptshelf errors into an error page with the matching status; and sets the session cookie when
-one was minted.
+session (sending to the sign-in page when tokens are configured and it has none; a link followed from
+another site, which comes without the SameSite=Strict cookie, is first loaded again from here); for a
+POST, reads the form (at most ``MAX_FORM_BYTES``) and checks its CSRF token; for a write, checks again that
+the session may write (a read token's pages show no write controls, but a forged or replayed form must
+fail too); turns promptshelf errors into an error page with the matching status; and sets the session
+cookie when one was minted.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         session = web.sessions.current(request.cookies.get(COOKIE))
+        if session.new and _navigated_from_another_site(request):
+            return _reload_from_here(web, request)
         context = Context(web, request, session)
         response = await _guarded(context, handler, write=write, signed_in=signed_in)
         if session.new:
@@ -142,6 +145,24 @@ def endpoint(
         return response
 
     return run
+
+
+def _navigated_from_another_site(request: Request) -> bool:
+    """A link followed from another site (a chat, a mail, a code review): the browser does not send a
+    SameSite=Strict cookie with it, so the session it may well have is unknown here."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.headers.get("sec-fetch-site") == "cross-site"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+    )
+
+
+def _reload_from_here(web: Web, request: Request) -> Response:
+    """A page that loads the same address again, now from this site, so that the browser sends its cookie.
+    Minting a session here instead would replace the cookie and sign the browser out."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = web.env.get_template("reload.html").render(target=target)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 async def _guarded(context: Context, handler: Handler, *, write: bool, signed_in: bool) -> Response:
