@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from promptshelf.backends.sqlite import SQLiteStore
+from promptshelf.model import Message
 from promptshelf.service import Policy, PromptService
 from tests.server.conftest import MODERN, HttpServer, open_client, server_env, start_http_server
 from tests.web.browser import check_accessible, chromium_path, launch_args, screenshot
@@ -35,6 +36,8 @@ async def _seed(path: Path) -> None:
         for name in ("banner", "banner-cli", "edit-me", "race-me", "label-me"):
             await service.create_prompt(name, template=f"{name}: Hello {{{{who}}}}.\nSecond line.")
         await service.create_prompt("combine-me", template="one\ntwo\nthree\nfour")
+        await service.create_prompt("blank-first", template="\nAfter a blank line, {{who}}.")
+        await service.create_prompt("blank-chat", messages=[Message(role="user", content="\n\nHi {{who}}")])
     finally:
         await store.aclose()
 
@@ -377,3 +380,26 @@ def test_a_link_from_another_site_keeps_the_browser_signed_in(page: Page, server
     expect(page.get_by_text("read and write")).to_be_visible()
     page.goto("/edit/greet")
     expect(page.get_by_role("heading", level=1)).to_have_text("Edit greet")
+
+
+def text_of(page: Page, selector: str) -> str:
+    """The element's text exactly (``to_have_text`` would normalise its white space)."""
+    text: str = page.locator(selector).evaluate("node => node.textContent")
+    return text
+
+
+def test_text_that_starts_with_a_blank_line_keeps_it_when_shown_and_edited(page: Page) -> None:
+    """An HTML parser drops the first newline after <textarea> and <pre>: the pages must not lose it."""
+    sign_in(page, WRITE_TOKEN, "/p/blank-first")
+    assert text_of(page, "pre.template") == "\nAfter a blank line, {{who}}."
+    page.get_by_label("who").fill("\nyou")
+    page.get_by_role("button", name="Render").click()
+    assert text_of(page, "pre.rendered") == "\nAfter a blank line, \nyou."
+    expect(page.get_by_label("who")).to_have_value("\nyou")
+    page.goto("/edit/blank-first")
+    expect(page.get_by_label("Template")).to_have_value("\nAfter a blank line, {{who}}.")
+    page.get_by_label("Commit message").fill("nothing but a message")
+    page.get_by_role("button", name="Review changes").click()
+    expect(page.get_by_text("The text is the same.")).to_be_visible()
+    page.goto("/edit/blank-chat")
+    expect(page.get_by_label("Message 1 content")).to_have_value("\n\nHi {{who}}")

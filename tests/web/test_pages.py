@@ -110,18 +110,18 @@ async def test_rendering_uses_strict_rendering_with_errors_next_to_the_fields(tm
         )
         assert 'id="var-2-error" class="field-error">Required: give a value.' in missing.text
         assert "missing required variable: lang" in missing.text
-        assert ">Ada</textarea>" in missing.text  # what was typed is kept
+        assert ">\nAda</textarea>" in missing.text  # what was typed is kept
         wrong = await web.post("/p/greet", {"var:name": "Ada", "var:lang": "xx"})
         assert wrong.status_code == 400 and "Not allowed: &#39;xx&#39; (allowed: &#39;en&#39;" in wrong.text
         done = await web.post("/p/greet", {"var:name": "Ada", "var:lang": "fr", "var:extra": "1"})
         assert done.status_code == 200
-        assert '<pre class="rendered">Hi Ada, in fr!\nSee you, Ada.</pre>' in done.text
+        assert '<pre class="rendered">\nHi Ada, in fr!\nSee you, Ada.</pre>' in done.text
         old = await web.post(
             "/p/greet?version=1", {"var:name": "Ada", "var:lang": "de"}, csrf_from="/p/greet"
         )
-        assert '<pre class="rendered">Hello Ada, in de.</pre>' in old.text
+        assert '<pre class="rendered">\nHello Ada, in de.</pre>' in old.text
         chat = await web.post("/p/team/review", {"var:code": "x = 1"})
-        assert "<pre>Review x = 1</pre>" in chat.text
+        assert "<pre>\nReview x = 1</pre>" in chat.text
 
 
 async def test_history_is_paged_with_commit_messages_and_authors(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ def hidden(page: str, field: str) -> str:
 
 
 def textarea(page: str, field: str) -> str:
-    found = re.search(rf'<textarea[^>]*name="{field}"[^>]*>(.*?)</textarea>', page, re.S)
+    """The textarea's value, as a browser reads it: without the newline right after the tag."""
+    found = re.search(rf'<textarea[^>]*name="{field}"[^>]*>\n?(.*?)</textarea>', page, re.S)
     assert found, f"no textarea {field}"
     return html.unescape(found.group(1))
 
