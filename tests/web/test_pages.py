@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from promptshelf.model import Variable
+from promptshelf.service import Policy
 from tests.web.conftest import XSS, web_client
 
 pytestmark = pytest.mark.anyio
@@ -75,6 +76,21 @@ async def test_a_prompt_page_shows_content_variables_config_and_labels(tmp_path:
         assert "Hello <span" in old.text and "latest is v2" in old.text
         by_label = await web.page("/p/greet", params={"label": "production"})
         assert "Hello <span" in by_label.text
+
+
+async def test_with_a_default_label_a_prompt_without_it_still_has_a_page(tmp_path: Path) -> None:
+    """``serve --label production``: agents get the production version by default; a person opening a
+    prompt that has no such label sees its latest version, told why, not an error page."""
+    async with web_client(tmp_path, policy=Policy(actor="mcp", default_label="production")) as web:
+        labelled = await web.page("/p/greet")
+        assert labelled.status_code == 200 and '<h2 id="version-heading">Version 1' in labelled.text
+        unlabelled = await web.page("/p/team/review")
+        assert unlabelled.status_code == 200 and '<h2 id="version-heading">Version 1' in unlabelled.text
+        assert "has no label production" in unlabelled.text and "You are a careful reviewer." in unlabelled.text
+        rendered = await web.post("/p/team/review", {"var:code": "x = 1"})
+        assert rendered.status_code == 200 and "<pre>\nReview x = 1</pre>" in rendered.text
+        missing = await web.page("/p/team/review", params={"label": "production"})
+        assert missing.status_code == 404  # asked for by name: no such label
 
 
 async def test_chat_messages_show_as_messages_and_includes_as_links(tmp_path: Path) -> None:

@@ -71,13 +71,19 @@ async def prompt_page(ctx: Context) -> Response:
     version = ctx.query_int("version")
     label = ctx.query("label")
     summary = await service.get_summary(name)
+    shown_version, unlabelled = version, None
+    default = service.policy.default_label
+    if version is None and label is None and default != LATEST and default not in summary.labels:
+        # What agents would get is "not found"; a person opening the prompt still wants to read it.
+        shown_version = summary.latest_version
+        unlabelled = f"This prompt has no label {default} (what clients of this server get by default)"
     include_error = None
     try:
-        resolved = await service.resolve(name, version=version, label=label)
+        resolved = await service.resolve(name, version=shown_version, label=label)
     except (NotFoundError, InvalidArgumentError) as exc:
         # Shown as written, with the error, when only its includes fail (a missing one, a cycle); when the
         # version itself is the problem, this read fails the same way and the page is that error.
-        resolved = await service.resolve(name, version=version, label=label, resolve_includes=False)
+        resolved = await service.resolve(name, version=shown_version, label=label, resolve_includes=False)
         include_error = exc.message
     values: dict[str, str] = {}
     render: dict[str, Any] = {}
@@ -106,6 +112,7 @@ async def prompt_page(ctx: Context) -> Response:
         values=values,
         render=render,
         notice=notice,
+        unlabelled=unlabelled,
         watch=_watch_url(name, since, summary),
         protected=service.policy.protected_labels,
         movable={label for label in summary.labels if _movable(ctx, label)},
