@@ -86,7 +86,8 @@ async def test_with_a_default_label_a_prompt_without_it_still_has_a_page(tmp_pat
         assert labelled.status_code == 200 and '<h2 id="version-heading">Version 1' in labelled.text
         unlabelled = await web.page("/p/team/review")
         assert unlabelled.status_code == 200 and '<h2 id="version-heading">Version 1' in unlabelled.text
-        assert "has no label production" in unlabelled.text and "You are a careful reviewer." in unlabelled.text
+        assert "has no label production" in unlabelled.text
+        assert "You are a careful reviewer." in unlabelled.text
         rendered = await web.post("/p/team/review", {"var:code": "x = 1"})
         assert rendered.status_code == 200 and "<pre>\nReview x = 1</pre>" in rendered.text
         missing = await web.page("/p/team/review", params={"label": "production"})
