@@ -10,6 +10,7 @@ import anyio
 import psycopg
 import pytest
 
+from promptshelf.backends.cursors import encode_cursor
 from promptshelf.backends.postgres import PostgresStore, listing_sql, record_change
 from promptshelf.backends.postgres_schema import CURRENT_SCHEMA_VERSION
 from promptshelf.errors import ConflictError, InvalidArgumentError, NotFoundError, UnavailableError
@@ -184,6 +185,13 @@ async def test_a_nul_character_is_refused_clearly_and_nothing_is_written(store: 
     # JSON columns keep it escaped: config and chat messages may hold it.
     created = await store.create_prompt("nul", PromptMeta(), text("ok", config={"stop": "\x00"}))
     assert created.config == {"stop": "\x00"}
+
+
+async def test_a_nul_in_a_tag_filter_or_a_cursor_is_answered_not_a_crash(store: PostgresStore) -> None:
+    await store.create_prompt("tagged", PromptMeta(tags=["t"]), text("x"))
+    assert (await store.list_prompts(PromptQuery(tag="t\x00"))).prompts == []
+    with pytest.raises(InvalidArgumentError, match="invalid cursor"):
+        await store.list_prompts(PromptQuery(after=encode_cursor("a\x00b", 1)))
 
 
 async def test_config_keeps_its_key_order(store: PostgresStore) -> None:

@@ -412,7 +412,9 @@ def listing_sql(query: PromptQuery) -> tuple[str, dict[str, Any]]:
         # Served by the pg_trgm indexes on name and description (a bitmap OR of the two).
         where.append("(p.name ILIKE %(pattern)s OR p.description ILIKE %(pattern)s)")
         params["pattern"] = "%" + _escape_like(query.search) + "%"
-    if query.tag:
+    if query.tag and "\x00" in query.tag:
+        where.append("false")  # no tag holds NUL (writes refuse it), and PostgreSQL cannot be sent one
+    elif query.tag:
         where.append("p.id IN (SELECT prompt_id FROM prompt_tags WHERE tag = %(tag)s)")
         params["tag"] = query.tag
     if query.label and query.label != LATEST:
@@ -420,6 +422,10 @@ def listing_sql(query: PromptQuery) -> tuple[str, dict[str, Any]]:
         params["label"] = query.label
     if query.after:
         params["after_name"], params["after_id"] = decode_cursor(query.after)
+        if "\x00" in params["after_name"]:  # no name holds NUL: not a cursor this store made
+            raise InvalidArgumentError(
+                "invalid cursor: pass next_cursor from a previous page", argument="cursor"
+            )
         where.append("(p.name, p.id) > (%(after_name)s, %(after_id)s)")
     sql = (
         f"SELECT {_SUMMARY_COLUMNS} FROM prompts p"
