@@ -383,8 +383,33 @@ async def test_a_restart_between_requests_is_not_noticed(
         # Every pooled connection is dead now: the first request finds one, the pool drops the others.
         assert (await opened.get_version("steady")).version == 1
         assert (await opened.publish_version("steady", 1, text("v2"))).version == 2
+        postgres_cluster.restart()
+        # A write that meets a dead connection before COMMIT is retried whole on a fresh one.
+        assert (await opened.publish_version("steady", 2, text("v3"))).version == 3
+        history = await opened.list_versions("steady", before_version=None, limit=10)
+        assert [v.version for v in history.versions] == [3, 2, 1]
     finally:
         await opened.aclose()
+
+
+async def test_a_connection_lost_at_commit_is_reported_as_an_unknown_outcome(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    await store.create_prompt("fragile", PromptMeta(), text("v1"))
+    # A trigger that runs at COMMIT and kills its own connection: the client never hears the outcome.
+    await query(
+        postgres_url,
+        "CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;"
+        " CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON changes"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die()",
+    )
+    with pytest.raises(UnavailableError, match="may or may not have been applied: read the prompt"):
+        await store.publish_version("fragile", 1, text("v2"))
+    await query(postgres_url, "DROP TRIGGER die_at_commit ON changes")
+    latest = (await store.get_summary("fragile")).latest_version  # not retried: written at most once
+    assert latest == 1
+    assert (await store.publish_version("fragile", latest, text("v2"))).version == 2
 
 
 async def test_opening_with_postgres_down_is_a_clear_error() -> None:

@@ -98,7 +98,6 @@ class PostgresStore:
     def __init__(self, target: Target, pool: AsyncConnectionPool[Connection], pool_timeout: float) -> None:
         self.target = target
         self._pool = pool
-        self._pool_timeout = pool_timeout
         self._listener = ChangeListener(target, CHANNEL, pool_timeout)
         self._closed = False
 
