@@ -32,7 +32,7 @@ from promptshelf.errors import (
 from promptshelf.limits import MAX_MESSAGES
 from promptshelf.service import PromptService
 from promptshelf.web.changes import ChangeFeed, ChangeLog
-from promptshelf.web.session import COOKIE, SESSION_SECONDS, Session, Sessions
+from promptshelf.web.session import SESSION_SECONDS, Session, Sessions, cookie_name
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def endpoint(
     web: Web, handler: Handler, *, write: bool = False, signed_in: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
-        session = web.sessions.current(request.cookies.get(COOKIE))
+        session = web.sessions.current(request.cookies.get(cookie_name(request.url.port)))
         if session.new and _navigated_from_another_site(request):
             return _reload_from_here(web, request)
         context = Context(web, request, session)
@@ -220,7 +220,7 @@ def error_page(context: Context, status: int, title: str, message: str) -> HTMLR
 
 def set_session_cookie(sessions: Sessions, request: Request, response: Response, session: Session) -> None:
     response.set_cookie(
-        COOKIE,
+        cookie_name(request.url.port),
         sessions.cookie_value(session),
         max_age=SESSION_SECONDS,
         path="/",
