@@ -378,3 +378,21 @@ async def test_an_overtaken_edit_of_the_config_keeps_their_new_text(tmp_path: Pa
         assert conflict.status_code == 409
         assert textarea(conflict.text, "template") == "Their {{name}} {{lang}}"
         assert json.loads(textarea(conflict.text, "config")) == {"model": "mine"}
+
+
+async def test_a_description_changed_in_the_edit_is_published(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        start = await web.page("/edit/greet")
+        edit = {
+            "base_version": "2",
+            "template": textarea(start.text, "template"),
+            "config": textarea(start.text, "config"),
+            "variables": textarea(start.text, "variables"),
+            "description": "Says hello",
+            "description_start": hidden(start.text, "description_start"),
+        }
+        assert edit["description_start"] == "Greets someone"
+        review = await web.post("/edit/greet", {**edit, "action": "review"})
+        publish = {**edit, "action": "publish", "reviewed": reviewed(review.text)}
+        assert (await web.post("/edit/greet", publish, csrf_from="/p/greet")).status_code == 303
+        assert (await web.service.get_summary("greet")).description == "Says hello"
