@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from promptshelf.server.http import Tokens
+from promptshelf.web.context import MAX_FORM_FIELDS
 from tests.web.conftest import READ_TOKEN, WRITE_TOKEN, WebClient, csrf_of, web_client
 
 pytestmark = pytest.mark.anyio
@@ -152,6 +153,10 @@ async def test_a_form_over_the_size_limit_is_refused(tmp_path: Path) -> None:
         csrf = await web.csrf("/p/greet")
         huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * (3 * 1024 * 1024)})
         assert huge.status_code == 413
+        many = {"csrf": csrf, **{f"var:v{index}": "1" for index in range(MAX_FORM_FIELDS + 1)}}
+        crowded = await web.http.post("/p/greet", data=many)
+        assert crowded.status_code == 413 and f"at most {MAX_FORM_FIELDS:,} fields" in crowded.text
+        assert "CSRF" not in crowded.text  # the problem named is the real one
 
 
 async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp_path: Path) -> None:

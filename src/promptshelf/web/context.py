@@ -105,25 +105,27 @@ def parse_int(value: str | None, argument: str) -> int | None:
 
 
 class FormTooLarge(Exception):
-    pass
+    """The form's problem, as the page says it."""
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the only kind these pages send), size-limited."""
     declared = request.headers.get("content-length")
+    too_large = f"A form may send at most {MAX_FORM_BYTES:,} bytes."
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
-        raise FormTooLarge
+        raise FormTooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            raise FormTooLarge
+            raise FormTooLarge(too_large)
     try:
-        pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return {}
+    if text.count("&") >= MAX_FORM_FIELDS:
+        raise FormTooLarge(f"A form may send at most {MAX_FORM_FIELDS:,} fields.")
+    pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False)
     return {key: value.replace("\r\n", "\n") for key, value in pairs}
 
 
@@ -179,8 +181,8 @@ async def _guarded(context: Context, handler: Handler, *, write: bool, signed_in
     if request.method == "POST":
         try:
             context.form = await read_form(request)
-        except FormTooLarge:
-            return error_page(context, 413, "Too large", f"A form may send at most {MAX_FORM_BYTES:,} bytes.")
+        except FormTooLarge as exc:
+            return error_page(context, 413, "Too large", str(exc))
         if not context.web.sessions.csrf_ok(session, context.form.get("csrf")):
             return error_page(
                 context,
