@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from promptshelf.server.http import Tokens
-from promptshelf.web.context import MAX_FORM_FIELDS
+from promptshelf.web.context import GUEST_FORM_BYTES, MAX_FORM_BYTES, MAX_FORM_FIELDS
 from tests.web.conftest import READ_TOKEN, WRITE_TOKEN, WebClient, csrf_of, web_client
 
 pytestmark = pytest.mark.anyio
@@ -151,12 +151,20 @@ async def test_a_read_only_server_offers_no_writes(tmp_path: Path) -> None:
 async def test_a_form_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     async with web_client(tmp_path) as web:
         csrf = await web.csrf("/p/greet")
-        huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * (3 * 1024 * 1024)})
-        assert huge.status_code == 413
+        huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * MAX_FORM_BYTES})
+        assert huge.status_code == 413 and f"at most {MAX_FORM_BYTES:,} bytes" in huge.text
         many = {"csrf": csrf, **{f"var:v{index}": "1" for index in range(MAX_FORM_FIELDS + 1)}}
         crowded = await web.http.post("/p/greet", data=many)
         assert crowded.status_code == 413 and f"at most {MAX_FORM_FIELDS:,} fields" in crowded.text
         assert "CSRF" not in crowded.text  # the problem named is the real one
+
+
+async def test_before_signing_in_a_form_may_be_small_only(tmp_path: Path) -> None:
+    async with web_client(tmp_path, tokens=TOKENS) as web:
+        csrf = csrf_of((await web.page("/signin")).text)
+        big = await web.http.post("/signin", data={"csrf": csrf, "token": "x" * GUEST_FORM_BYTES})
+        assert big.status_code == 413 and f"at most {GUEST_FORM_BYTES:,} bytes" in big.text
+        assert (await web.sign_in(WRITE_TOKEN)).status_code == 303
 
 
 async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp_path: Path) -> None:

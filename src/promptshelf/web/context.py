@@ -29,15 +29,18 @@ from promptshelf.errors import (
     PromptshelfError,
     UnavailableError,
 )
-from promptshelf.limits import MAX_MESSAGES
+from promptshelf.limits import MAX_CONFIG_SIZE, MAX_MESSAGES, MAX_TEMPLATE_LENGTH
 from promptshelf.service import PromptService
 from promptshelf.web.changes import ChangeFeed, ChangeLog
 from promptshelf.web.session import SESSION_SECONDS, Session, Sessions, cookie_name
 
 logger = logging.getLogger(__name__)
 
-MAX_FORM_BYTES = 2 * 1024 * 1024
-"""A template may hold 262,144 characters (four bytes each at most, then percent-encoded): room for it."""
+MAX_FORM_BYTES = 12 * (2 * MAX_TEMPLATE_LENGTH + 4 * MAX_CONFIG_SIZE) + 65_536
+"""The edit form at its largest: the text twice (the edit, and the combined text offered after a conflict),
+the config and variables (indented), each character four bytes of UTF-8 at most, sent percent-encoded."""
+GUEST_FORM_BYTES = 16_384
+"""Before signing in, the only form is the sign-in form: no room for more."""
 MAX_FORM_FIELDS = 2 * MAX_MESSAGES + 100
 """A chat prompt's role and content per message, and the other fields."""
 
@@ -108,16 +111,16 @@ class FormTooLarge(Exception):
     """The form's problem, as the page says it."""
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the only kind these pages send), size-limited."""
     declared = request.headers.get("content-length")
-    too_large = f"A form may send at most {MAX_FORM_BYTES:,} bytes."
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+    too_large = f"A form may send at most {limit:,} bytes."
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise FormTooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > limit:
             raise FormTooLarge(too_large)
     try:
         text = body.decode("utf-8")
@@ -180,7 +183,7 @@ async def _guarded(context: Context, handler: Handler, *, write: bool, signed_in
         )
     if request.method == "POST":
         try:
-            context.form = await read_form(request)
+            context.form = await read_form(request, MAX_FORM_BYTES if session.signed_in else GUEST_FORM_BYTES)
         except FormTooLarge as exc:
             return error_page(context, 413, "Too large", str(exc))
         if not context.web.sessions.csrf_ok(session, context.form.get("csrf")):
