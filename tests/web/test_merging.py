@@ -3,7 +3,7 @@ the same or adjacent lines do not."""
 
 from __future__ import annotations
 
-from promptshelf.web.merging import merge3
+from promptshelf.web.merging import MAX_MERGE_LINES, merge3
 
 BASE = "one\ntwo\nthree\nfour\nfive\n"
 
@@ -32,3 +32,18 @@ def test_the_same_change_on_both_sides_or_on_one_side_only() -> None:
     assert merge3(BASE, BASE, same) == same
     both = BASE.replace("one", "1").replace("five", "5")
     assert merge3(BASE, both, BASE.replace("one", "1")) == both  # mine is part of theirs
+
+
+def test_long_changes_are_combined_only_within_a_bounded_amount_of_work() -> None:
+    """Matching lines is quadratic or worse when lines repeat, and runs on the server's event loop: an
+    edit of thousands of lines (a few-shot block, data, or a form sent to make the server work) must not
+    stall every other request. Past the bound, the edit is offered for merging by hand, as on conflict."""
+    lines = [f"line {index}\n" for index in range(3 * MAX_MERGE_LINES)]
+    base = "".join(lines)
+    theirs = "".join(["FIRST\n", *lines[1:-1], "LAST\n"])  # spans the whole text
+    mine = "".join([*lines[:MAX_MERGE_LINES], "MINE\n", *lines[MAX_MERGE_LINES + 1 :]])
+    assert merge3(base, theirs, mine) is None
+    near = "".join([*lines[:-2], "LAST\n", lines[-1]])  # a short change: still combined
+    assert merge3(base, near, mine) == "".join(
+        [*lines[:MAX_MERGE_LINES], "MINE\n", *lines[MAX_MERGE_LINES + 1 : -2], "LAST\n", lines[-1]]
+    )

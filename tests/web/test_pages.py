@@ -60,6 +60,9 @@ async def test_the_list_pages_with_a_cursor(tmp_path: Path) -> None:
         second = await web.page(next_url.group(1).replace("&amp;", "&"))
         assert rows(second.text) == [f"bulk/{index:03d}" for index in range(50, 60)]
         assert "Next page" not in second.text and "First page" in second.text
+        stale = await web.page("/", params={"after": "not-a-cursor"})
+        assert "invalid cursor" in stale.text and "First page" in stale.text
+        assert "No prompts yet" not in stale.text  # there are: only the cursor is wrong
 
 
 async def test_a_prompt_page_shows_content_variables_config_and_labels(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from promptshelf.server.http import Tokens
-from tests.web.conftest import READ_TOKEN, WRITE_TOKEN, csrf_of, web_client
+from promptshelf.web.context import GUEST_FORM_BYTES, MAX_FORM_BYTES, MAX_FORM_FIELDS
+from tests.web.conftest import READ_TOKEN, WRITE_TOKEN, WebClient, csrf_of, web_client
 
 pytestmark = pytest.mark.anyio
 
@@ -53,12 +54,12 @@ async def test_the_cookie_is_secure_over_https(tmp_path: Path) -> None:
 async def test_a_forged_or_tampered_cookie_is_not_a_session(tmp_path: Path) -> None:
     async with web_client(tmp_path, tokens=TOKENS) as web:
         await web.sign_in(READ_TOKEN)
-        cookie = web.http.cookies["promptshelf_session"]
+        cookie = web.http.cookies["promptshelf_session_8000"]
         body, signature = cookie.split(".")
         payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         payload["c"] = "write"  # a read session claiming to write
         forged = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-        web.http.cookies.set("promptshelf_session", f"{forged}.{signature}")
+        web.http.cookies.set("promptshelf_session_8000", f"{forged}.{signature}")
         assert (await web.page("/")).status_code == 303
 
 
@@ -110,7 +111,7 @@ async def test_sign_in_and_sign_out_forms_are_csrf_checked_too(tmp_path: Path) -
         await web.sign_in(WRITE_TOKEN)
         assert (await web.http.post("/signout", data={})).status_code == 403
         out = await web.post("/signout", {}, csrf_from="/")
-        assert out.status_code == 303 and 'promptshelf_session=""' in out.headers["set-cookie"]
+        assert out.status_code == 303 and 'promptshelf_session_8000=""' in out.headers["set-cookie"]
         assert (await web.page("/")).status_code == 303
 
 
@@ -150,8 +151,20 @@ async def test_a_read_only_server_offers_no_writes(tmp_path: Path) -> None:
 async def test_a_form_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     async with web_client(tmp_path) as web:
         csrf = await web.csrf("/p/greet")
-        huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * (3 * 1024 * 1024)})
-        assert huge.status_code == 413
+        huge = await web.http.post("/p/greet", data={"csrf": csrf, "var:name": "x" * MAX_FORM_BYTES})
+        assert huge.status_code == 413 and f"at most {MAX_FORM_BYTES:,} bytes" in huge.text
+        many = {"csrf": csrf, **{f"var:v{index}": "1" for index in range(MAX_FORM_FIELDS + 1)}}
+        crowded = await web.http.post("/p/greet", data=many)
+        assert crowded.status_code == 413 and f"at most {MAX_FORM_FIELDS:,} fields" in crowded.text
+        assert "CSRF" not in crowded.text  # the problem named is the real one
+
+
+async def test_before_signing_in_a_form_may_be_small_only(tmp_path: Path) -> None:
+    async with web_client(tmp_path, tokens=TOKENS) as web:
+        csrf = csrf_of((await web.page("/signin")).text)
+        big = await web.http.post("/signin", data={"csrf": csrf, "token": "x" * GUEST_FORM_BYTES})
+        assert big.status_code == 413 and f"at most {GUEST_FORM_BYTES:,} bytes" in big.text
+        assert (await web.sign_in(WRITE_TOKEN)).status_code == 303
 
 
 async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp_path: Path) -> None:
@@ -160,13 +173,13 @@ async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp
     cross_site = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
     async with web_client(tmp_path, tokens=TOKENS) as web:
         await web.sign_in(WRITE_TOKEN)
-        session = web.http.cookies["promptshelf_session"]
+        session = web.http.cookies["promptshelf_session_8000"]
         web.http.cookies.clear()  # what the browser leaves out
         bounce = await web.page("/p/greet?version=1", headers=cross_site)
         assert bounce.status_code == 200 and "set-cookie" not in bounce.headers
         assert '<meta http-equiv="refresh" content="0">' in bounce.text
         assert 'href="/p/greet?version=1"' in bounce.text and "Greets someone" not in bounce.text
-        web.http.cookies.set("promptshelf_session", session)  # the reload, from this site
+        web.http.cookies.set("promptshelf_session_8000", session)  # the reload, from this site
         again = await web.page("/p/greet?version=1", headers={**cross_site, "Sec-Fetch-Site": "same-origin"})
         assert again.status_code == 200 and "Greets someone" in again.text
         # With the cookie sent anyway (a same-site link), and without one from this site, nothing changes.
@@ -174,3 +187,26 @@ async def test_a_link_from_another_site_is_reloaded_from_here_not_signed_out(tmp
         web.http.cookies.clear()
         fresh = await web.page("/p/greet", headers={**cross_site, "Sec-Fetch-Site": "same-origin"})
         assert fresh.status_code == 303 and "set-cookie" in fresh.headers
+
+
+async def test_two_servers_on_one_host_keep_their_own_sessions(tmp_path: Path) -> None:
+    """A browser sends a host's cookies to every port of it: signing in to (or just opening) a second
+    promptshelf on another port must not replace the first one's session."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with (
+        web_client(tmp_path / "a", tokens=TOKENS) as first,
+        web_client(tmp_path / "b", base_url="http://127.0.0.1:8001") as second,
+    ):
+        await first.sign_in(WRITE_TOKEN)
+        assert (await first.page("/p/greet")).status_code == 200
+
+        def share(source: WebClient, target: WebClient) -> None:
+            # One cookie jar for the host, as a browser has.
+            for cookie in source.http.cookies.jar:
+                target.http.cookies.jar.set_cookie(cookie)
+
+        share(first, second)
+        assert (await second.page("/p/greet")).status_code == 200
+        share(second, first)
+        assert (await first.page("/p/greet")).status_code == 200

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from promptshelf.limits import MAX_TEMPLATE_LENGTH
 from promptshelf.model import Message, Variable
 from promptshelf.service import Policy
 from tests.support.posthog_store import open_posthog
@@ -378,3 +379,34 @@ async def test_an_overtaken_edit_of_the_config_keeps_their_new_text(tmp_path: Pa
         assert conflict.status_code == 409
         assert textarea(conflict.text, "template") == "Their {{name}} {{lang}}"
         assert json.loads(textarea(conflict.text, "config")) == {"model": "mine"}
+
+
+async def test_a_description_changed_in_the_edit_is_published(tmp_path: Path) -> None:
+    async with web_client(tmp_path) as web:
+        start = await web.page("/edit/greet")
+        edit = {
+            "base_version": "2",
+            "template": textarea(start.text, "template"),
+            "config": textarea(start.text, "config"),
+            "variables": textarea(start.text, "variables"),
+            "description": "Says hello",
+            "description_start": hidden(start.text, "description_start"),
+        }
+        assert edit["description_start"] == "Greets someone"
+        review = await web.post("/edit/greet", {**edit, "action": "review"})
+        publish = {**edit, "action": "publish", "reviewed": reviewed(review.text)}
+        assert (await web.post("/edit/greet", publish, csrf_from="/p/greet")).status_code == 303
+        assert (await web.service.get_summary("greet")).description == "Says hello"
+
+
+async def test_a_prompt_of_the_largest_size_in_any_script_can_be_edited(tmp_path: Path) -> None:
+    """A browser percent-encodes each byte of UTF-8: 9 bytes a character for CJK text. The edit form of a
+    template at the size limit must still be accepted, with the combined text it may carry beside it."""
+    line = "漢字のテキスト" * 10 + "\n"
+    template = line * (MAX_TEMPLATE_LENGTH // len(line))
+    async with web_client(tmp_path) as web:
+        await web.service.create_prompt("big", template=template)
+        edit = {"base_version": "1", "template": template + "x", "config": "{}", "variables": "[]"}
+        edit["merged_template"] = template
+        review = await web.post("/edit/big", {**edit, "action": "review"})
+        assert review.status_code == 200 and "Your edit against v1" in review.text

@@ -29,15 +29,18 @@ from promptshelf.errors import (
     PromptshelfError,
     UnavailableError,
 )
-from promptshelf.limits import MAX_MESSAGES
+from promptshelf.limits import MAX_CONFIG_SIZE, MAX_MESSAGES, MAX_TEMPLATE_LENGTH
 from promptshelf.service import PromptService
 from promptshelf.web.changes import ChangeFeed, ChangeLog
-from promptshelf.web.session import COOKIE, SESSION_SECONDS, Session, Sessions
+from promptshelf.web.session import SESSION_SECONDS, Session, Sessions, cookie_name
 
 logger = logging.getLogger(__name__)
 
-MAX_FORM_BYTES = 2 * 1024 * 1024
-"""A template may hold 262,144 characters (four bytes each at most, then percent-encoded): room for it."""
+MAX_FORM_BYTES = 12 * (2 * MAX_TEMPLATE_LENGTH + 4 * MAX_CONFIG_SIZE) + 65_536
+"""The edit form at its largest: the text twice (the edit, and the combined text offered after a conflict),
+the config and variables (indented), each character four bytes of UTF-8 at most, sent percent-encoded."""
+GUEST_FORM_BYTES = 16_384
+"""Before signing in, the only form is the sign-in form: no room for more."""
 MAX_FORM_FIELDS = 2 * MAX_MESSAGES + 100
 """A chat prompt's role and content per message, and the other fields."""
 
@@ -105,25 +108,27 @@ def parse_int(value: str | None, argument: str) -> int | None:
 
 
 class FormTooLarge(Exception):
-    pass
+    """The form's problem, as the page says it."""
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the only kind these pages send), size-limited."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
-        raise FormTooLarge
+    too_large = f"A form may send at most {limit:,} bytes."
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise FormTooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise FormTooLarge
+        if len(body) > limit:
+            raise FormTooLarge(too_large)
     try:
-        pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
-        )
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return {}
+    if text.count("&") >= MAX_FORM_FIELDS:
+        raise FormTooLarge(f"A form may send at most {MAX_FORM_FIELDS:,} fields.")
+    pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False)
     return {key: value.replace("\r\n", "\n") for key, value in pairs}
 
 
@@ -134,7 +139,7 @@ def endpoint(
     web: Web, handler: Handler, *, write: bool = False, signed_in: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
-        session = web.sessions.current(request.cookies.get(COOKIE))
+        session = web.sessions.current(request.cookies.get(cookie_name(request.url.port)))
         if session.new and _navigated_from_another_site(request):
             return _reload_from_here(web, request)
         context = Context(web, request, session)
@@ -178,9 +183,9 @@ async def _guarded(context: Context, handler: Handler, *, write: bool, signed_in
         )
     if request.method == "POST":
         try:
-            context.form = await read_form(request)
-        except FormTooLarge:
-            return error_page(context, 413, "Too large", f"A form may send at most {MAX_FORM_BYTES:,} bytes.")
+            context.form = await read_form(request, MAX_FORM_BYTES if session.signed_in else GUEST_FORM_BYTES)
+        except FormTooLarge as exc:
+            return error_page(context, 413, "Too large", str(exc))
         if not context.web.sessions.csrf_ok(session, context.form.get("csrf")):
             return error_page(
                 context,
@@ -220,7 +225,7 @@ def error_page(context: Context, status: int, title: str, message: str) -> HTMLR
 
 def set_session_cookie(sessions: Sessions, request: Request, response: Response, session: Session) -> None:
     response.set_cookie(
-        COOKIE,
+        cookie_name(request.url.port),
         sessions.cookie_value(session),
         max_age=SESSION_SECONDS,
         path="/",

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["context", "add", "del", "hunk"]
 
-MAX_INLINE = 2000
-"""Lines longer than this are marked whole: matching words is quadratic in the worst case."""
+MAX_DIFF_LINES = 2_000
+"""Lines of a diff laid out on a page; the rest is counted in a note (a prompt may hold 100,000 short
+lines, and laying out every changed one would take the server seconds and the page megabytes)."""
+TOO_LONG = "promptshelf diff NAME FROM TO (or MCP's diff_prompt_versions) gives the whole diff"
+MAX_MARK_WORK = 100_000
+"""Words compared in one diff, counted as the product of the two changed stretches' lengths (matching
+words is quadratic in the worst case, and pages are built on the server's event loop: a large prompt must
+not stall every other request). A pair past it is marked as one changed stretch between its common start
+and end, which is what a small edit of a long line is anyway."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,9 @@ class Row:
     right: Line | None
 
 
-def parse(unified: str) -> list[Line]:
-    """The diff's lines with numbers; ``---``/``+++`` headers dropped, changed characters marked."""
+def parse(unified: str, limit: int = MAX_DIFF_LINES) -> list[Line]:
+    """The diff's lines with numbers; ``---``/``+++`` headers dropped, changed characters marked; past
+    ``limit`` lines, a note of how many more there are."""
     lines: list[Line] = []
     old = new = 0
     pending_del: list[Line] = []
@@ -59,7 +68,13 @@ def parse(unified: str) -> list[Line]:
         pending_del.clear()
         pending_add.clear()
 
-    for raw in unified.splitlines():
+    raws = unified.splitlines()
+    for index, raw in enumerate(raws):
+        if len(lines) + len(pending_del) + len(pending_add) >= limit:
+            flush()
+            rest = sum(1 for line in raws[index:] if not line.startswith(("@@", "\\")))
+            lines.append(Line("hunk", f"… {rest:,} more lines of this diff are not shown here: {TOO_LONG}"))
+            return lines
         if raw.startswith(("--- ", "+++ ")) and not lines and not pending_del and not pending_add:
             continue
         if raw.startswith("@@"):
@@ -121,21 +136,45 @@ def _hunk_start(header: str) -> tuple[int, int]:
     return max(old, 1), max(new, 1)
 
 
-def _mark_pairs(deleted: list[Line], added: list[Line]) -> None:
+def _mark_pairs(deleted: list[Line], added: list[Line], budget: int = MAX_MARK_WORK) -> None:
     """Mark the words that differ between each deleted line and the added line at the same place."""
     for old, new in zip(deleted, added, strict=False):
-        if len(old.text) > MAX_INLINE or len(new.text) > MAX_INLINE:
-            continue
         old_words, new_words = _WORDS.findall(old.text), _WORDS.findall(new.text)
-        matcher = difflib.SequenceMatcher(None, old_words, new_words, autojunk=False)
-        if matcher.ratio() < 0.3:
+        head = _common_start(old_words, new_words)
+        tail = _common_start(old_words[head:][::-1], new_words[head:][::-1])
+        old_middle = old_words[head : len(old_words) - tail]
+        new_middle = new_words[head : len(new_words) - tail]
+        work = len(old_middle) * len(new_middle)
+        opcodes: Sequence[tuple[str, int, int, int, int]]
+        if work <= budget:
+            budget -= work
+            matcher = difflib.SequenceMatcher(None, old_middle, new_middle, autojunk=False)
+            opcodes = matcher.get_opcodes()
+            same = head + tail + sum(block.size for block in matcher.get_matching_blocks())
+        else:
+            opcodes = [("replace", 0, len(old_middle), 0, len(new_middle))]
+            same = head + tail
+        if 2 * same < 0.3 * (len(old_words) + len(new_words)):
             continue  # mostly different: marking nearly every word helps nobody
         old_parts: list[Segment] = []
         new_parts: list[Segment] = []
-        for tag, a1, a2, b1, b2 in matcher.get_opcodes():
-            _append(old_parts, "".join(old_words[a1:a2]), tag != "equal")
-            _append(new_parts, "".join(new_words[b1:b2]), tag != "equal")
+        _append(old_parts, "".join(old_words[:head]), False)
+        _append(new_parts, "".join(new_words[:head]), False)
+        for tag, a1, a2, b1, b2 in opcodes:
+            _append(old_parts, "".join(old_middle[a1:a2]), tag != "equal")
+            _append(new_parts, "".join(new_middle[b1:b2]), tag != "equal")
+        _append(old_parts, "".join(old_words[len(old_words) - tail :]), False)
+        _append(new_parts, "".join(new_words[len(new_words) - tail :]), False)
         old.segments, new.segments = old_parts, new_parts
+
+
+def _common_start(first: list[str], second: list[str]) -> int:
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 _WORDS = re.compile(r"\w+|\s+|[^\w\s]")

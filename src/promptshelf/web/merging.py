@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import difflib
 
+MAX_MERGE_LINES = 500
+"""Lines a change may span (after what it keeps at its start and end) to be combined automatically."""
+
 Hunk = tuple[int, int, list[str]]
 """Lines ``start:end`` of the base replaced by these lines (``start == end``: an insertion)."""
 
@@ -17,7 +20,10 @@ def merge3(base: str, theirs: str, mine: str) -> str | None:
     if theirs == base:
         return mine
     base_lines = base.splitlines(keepends=True)
-    hunks = sorted(_hunks(base_lines, theirs) + _hunks(base_lines, mine))
+    their_hunks, my_hunks = _hunks(base_lines, theirs), _hunks(base_lines, mine)
+    if their_hunks is None or my_hunks is None:
+        return None
+    hunks = sorted(their_hunks + my_hunks)
     merged: list[str] = []
     position = 0
     previous: Hunk | None = None
@@ -33,7 +39,27 @@ def merge3(base: str, theirs: str, mine: str) -> str | None:
     return "".join(merged + base_lines[position:])
 
 
-def _hunks(base: list[str], changed: str) -> list[Hunk]:
+def _hunks(base: list[str], changed: str) -> list[Hunk] | None:
+    """The changes from ``base`` as hunks; ``None`` when they span more than ``MAX_MERGE_LINES`` lines
+    (matching repeated lines is quadratic or worse, and this runs on the server's event loop)."""
     lines = changed.splitlines(keepends=True)
-    matcher = difflib.SequenceMatcher(None, base, lines, autojunk=False)
-    return [(i1, i2, lines[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    head = _common_start(base, lines)
+    tail = _common_start(base[head:][::-1], lines[head:][::-1])
+    base_middle, middle = base[head : len(base) - tail], lines[head : len(lines) - tail]
+    if max(len(base_middle), len(middle)) > MAX_MERGE_LINES:
+        return None
+    matcher = difflib.SequenceMatcher(None, base_middle, middle, autojunk=False)
+    return [
+        (head + i1, head + i2, middle[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
+
+
+def _common_start(first: list[str], second: list[str]) -> int:
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count

@@ -28,6 +28,14 @@ from mcp.server.auth.provider import AccessToken
 from promptshelf.server.app import WRITE_SCOPE
 
 COOKIE = "promptshelf_session"
+
+
+def cookie_name(port: int | None) -> str:
+    """The session cookie's name for a server reached at ``port``: a browser sends a host's cookies to every
+    port of it, so two servers on one host would otherwise replace each other's session."""
+    return f"{COOKIE}_{port}" if port else COOKIE
+
+
 SESSION_SECONDS = 12 * 3600
 """A browser signs in again after this long (the cookie's Max-Age, and the expiry it carries)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import RedirectResponse, Response
 
 from promptshelf.web.context import Context, set_session_cookie
-from promptshelf.web.session import COOKIE
+from promptshelf.web.session import cookie_name
 
 
 def safe_next(target: str | None) -> str:
@@ -35,5 +35,5 @@ async def signin_page(ctx: Context) -> Response:
 
 async def signout(ctx: Context) -> Response:
     response = RedirectResponse("/signin" if ctx.web.sessions.enabled else "/", 303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(cookie_name(ctx.request.url.port), path="/", httponly=True, samesite="strict")
     return response
