@@ -3,8 +3,9 @@
 uvicorn closes a connection left idle after a response (``timeout_keep_alive``) and answers 503 over
 ``limit_concurrency``, but it has no deadline for a request's arrival: a client that sends its headers or
 its body a byte at a time keeps the connection, and thousands of them use up the process's file
-descriptors. ``timed_protocol`` adds both deadlines to uvicorn's h11 protocol, and closes connections over
-the limit as they are accepted instead of when they send a request:
+descriptors. ``timed_protocol`` adds both deadlines to uvicorn's h11 or httptools protocol (the two share
+the attributes used here), and closes connections over the limit as they are accepted instead of when
+they send a request:
 
 - headers: from the connection's start, or the end of the previous response, until a request's headers
   are complete (``--header-timeout``);
@@ -34,11 +35,14 @@ REQUEST_TIMEOUT = _closing_response("408 Request Timeout", "The request was not 
 OVER_CAPACITY = _closing_response("503 Service Unavailable", "Too many open connections; retry later.\n")
 
 
-def timed_protocol(header_timeout: float, body_timeout: float, max_connections: int) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with these deadlines and connection cap (pass it as ``Config(http=...)``,
-    with ``limit_concurrency=max_connections + 1``: uvicorn counts the connection asking)."""
+def timed_protocol(
+    header_timeout: float, body_timeout: float, max_connections: int, base: type[Any] = H11Protocol
+) -> type[Any]:
+    """uvicorn's protocol ``base`` (``H11Protocol`` or ``HttpToolsProtocol``) with these deadlines and
+    connection cap (pass it as ``Config(http=...)``, with ``limit_concurrency=max_connections + 1``:
+    uvicorn counts the connection asking)."""
 
-    class TimedH11Protocol(H11Protocol):
+    class TimedProtocol(base):  # type: ignore[misc,valid-type]
         _deadline: asyncio.TimerHandle | None = None
         _waiting_for: str = ""  # "headers", "body", or "" (a response is under way)
         _cycle: Any = None
@@ -96,4 +100,5 @@ def timed_protocol(header_timeout: float, body_timeout: float, max_connections: 
                 self.transport.write(REQUEST_TIMEOUT)
             self.transport.close()
 
-    return TimedH11Protocol
+    TimedProtocol.__name__ = TimedProtocol.__qualname__ = f"Timed{base.__name__}"
+    return TimedProtocol
