@@ -12,6 +12,8 @@ they send a request:
 - body: from the headers until the body's last byte (``--body-timeout``);
 - a request that misses either is answered ``408 Request Timeout`` (when nothing was answered yet) and
   the connection is closed. A response being streamed (an SSE stream) has no deadline.
+
+On httptools, header values also lose the whitespace around them, as h11 does.
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ def timed_protocol(
         def connection_lost(self, exc: Exception | None) -> None:
             self._arm("", 0)
             super().connection_lost(exc)
+
+        if hasattr(base, "on_header"):  # httptools (h11 has no such callback: it strips them itself)
+
+            def on_header(self, name: bytes, value: bytes) -> None:
+                # httptools keeps the whitespace around a header's value, which RFC 9110 says is not part
+                # of it: " greet " would not match the body's "greet" in the SDK's checks.
+                super().on_header(name, value.strip(b" \t"))
 
         def _track(self) -> None:
             """Arm the deadline for what the connection now waits for: a request's headers, its body, or

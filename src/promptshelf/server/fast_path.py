@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPC
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 SDK_VERSION: Final = "2.3.0"
 """The one ``mcp`` version this module was written and tested against."""
@@ -131,6 +134,7 @@ class FastPath:
         received: list[Message] = []
         answered = await self._answer(scope, receive, send, received)
         if not answered:
+            logger.debug("handed a stateless-era request to the SDK")
 
             async def replay() -> Message:
                 return received.pop(0) if received else await receive()
