@@ -657,3 +657,34 @@ def test_the_fast_path_refuses_to_start_on_another_sdk_version(caplog: pytest.Lo
 def test_the_pinned_sdk_is_the_version_the_fast_path_was_written_for() -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert f'"mcp=={FAST_PATH_MCP_VERSION}"' in pyproject
+
+
+@pytest.mark.anyio
+async def test_on_another_sdk_version_the_sdk_answers_every_request(seeded_db: Path) -> None:
+    from promptshelf.server.http import _SessionsByCredential
+
+    settings = Settings(db=seeded_db)
+    mcp = await _build(settings)
+    try:
+        found = {}
+        for version in (FAST_PATH_MCP_VERSION, "2.4.0"):
+            app = build_app(
+                mcp,
+                host="127.0.0.1",
+                allowed_hosts=[],
+                tokens=Tokens(),
+                poll_interval=60,
+                limits=HttpLimits.from_settings(settings),
+                mcp_version=version,
+            )
+            layer: Any = next(route for route in app.routes if getattr(route, "path", "") == "/mcp")
+            while not isinstance(layer, _SessionsByCredential):
+                layer = layer.app
+            found[version] = bool(layer.fast), layer.takes(_scope())
+    finally:
+        await mcp.service.store.aclose()
+    assert found == {FAST_PATH_MCP_VERSION: (True, True), "2.4.0": (False, False)}
+
+
+def _scope() -> dict[str, Any]:
+    return {"type": "http", "method": "POST", "headers": [(b"mcp-protocol-version", MODERN.encode())]}
