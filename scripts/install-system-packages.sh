@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests),
+# Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests,
+# wrk for benchmarks/bench_http.py),
 # only those that are missing. Needs root (or sudo) when something is missing; prints what it installs.
 set -euo pipefail
 
@@ -7,6 +8,7 @@ packages=(
   postgresql
   postgresql-contrib
   chromium
+  wrk
 )
 
 missing=()

@@ -127,3 +127,21 @@ def test_bench_web_reports_every_page_at_a_small_size(tmp_path: Path) -> None:
         assert 0 < figures["median_ms"] <= figures["p95_ms"]
         assert 0 < figures["html_kb"] < figures["weight_kb"]
     assert "targets:" in finished.stdout
+
+
+def test_bench_http_reports_every_figure_in_one_short_run(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/bench_http.py", "--seconds", "1", "--warmup", "1", "--rounds", "1",
+         "--stack", "h11", "--variant", "fast=", "--variant", "sdk=PROMPTSHELF_HTTP_FAST_PATH=false",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    results: dict[str, Any] = json.loads(out.read_text())
+    assert set(results["servers"]) == {"fast", "sdk", "bare-sdk", "bare-asgi"}
+    for figures in results["servers"].values():
+        assert set(figures) == {"prompts/get", "tools/call get_prompt"}
+        for row in figures.values():
+            assert row["rps"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["x_bare_sdk"] > 0
+    assert "x bare SDK" in finished.stdout

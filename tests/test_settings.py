@@ -92,6 +92,7 @@ def test_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.statsig_api_url == "https://statsigapi.net"
     assert settings.statsig_console_api_key is None
     assert settings.statsig_respect_review_settings is False
+    assert settings.http_stack == "auto" and settings.http_fast_path is True
 
 
 def test_the_db_default_honours_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -161,6 +162,8 @@ ENVIRONMENT: list[tuple[str, str, str, Any]] = [
     ("PROMPTSHELF_HEADER_TIMEOUT", "2.5", "header_timeout", 2.5),
     ("PROMPTSHELF_BODY_TIMEOUT", "4", "body_timeout", 4.0),
     ("PROMPTSHELF_MAX_CONNECTIONS", "64", "max_connections", 64),
+    ("PROMPTSHELF_HTTP_STACK", "h11", "http_stack", "h11"),
+    ("PROMPTSHELF_HTTP_FAST_PATH", "false", "http_fast_path", False),
     ("POSTHOG_HOST", "https://eu.posthog.com", "posthog_host", "https://eu.posthog.com"),
     ("POSTHOG_PROJECT_ID", "4242", "posthog_project_id", "4242"),
     ("POSTHOG_PERSONAL_API_KEY", POSTHOG_KEY, "posthog_personal_api_key", POSTHOG_KEY),

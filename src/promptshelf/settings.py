@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     header_timeout: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     body_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     max_connections: int = Field(default=500, ge=1)
+    http_stack: Literal["auto", "uvloop", "httptools", "h11"] = "auto"
+    http_fast_path: bool = True
 
     posthog_host: str = Field(default="https://us.posthog.com", validation_alias="POSTHOG_HOST")
     posthog_project_id: str | None = Field(default=None, validation_alias="POSTHOG_PROJECT_ID")

@@ -92,11 +92,15 @@ def test_without_tokens_every_caller_is_one_credential_and_idle_sessions_end(
 # -- slow clients and connection floods --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def strict_timeouts(seeded_db: Path, module_tmp: Path) -> Iterator[HttpServer]:
+@pytest.fixture(scope="module", params=["auto", "h11"])
+def strict_timeouts(
+    request: pytest.FixtureRequest, seeded_db: Path, module_tmp: Path
+) -> Iterator[HttpServer]:
+    """On both HTTP parsers: the deadlines are added to uvicorn's httptools and h11 protocols alike."""
     server = start_http_server(
-        seeded_db, module_tmp, "--header-timeout", "1", "--body-timeout", "1", "--max-connections", "50"
-    )
+        seeded_db, module_tmp, "--header-timeout", "1", "--body-timeout", "1", "--max-connections", "50",
+        "--http-stack", request.param,
+    )  # fmt: skip
     yield server
     server.stop()
 

@@ -71,6 +71,16 @@ def main() -> None:
 @click.option("--header-timeout", type=float, help="HTTP: seconds a request's headers may take [10].")
 @click.option("--body-timeout", type=float, help="HTTP: seconds a request's body may take [30].")
 @click.option("--max-connections", type=int, help="HTTP: open connections at most [500].")
+@click.option(
+    "--http-stack",
+    type=click.Choice(["auto", "uvloop", "httptools", "h11"]),
+    help="HTTP: event loop and parser; auto = uvloop + httptools when installed, h11 = pure Python [auto].",
+)
+@click.option(
+    "--http-fast-path/--no-http-fast-path",
+    default=None,
+    help="HTTP: answer ordinary 2026-07-28 requests without the SDK's streaming machinery [on].",
+)
 def serve(
     transport: str, host: str, port: int, allowed_hosts: tuple[str, ...], no_auth: bool, **flags: Any
 ) -> None:

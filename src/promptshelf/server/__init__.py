@@ -8,6 +8,7 @@ Modules, by responsibility:
     notifications.py  change detection (the store's change log) and delivery in both protocol eras
     http.py           streamable HTTP: /mcp, /healthz, bearer tokens, Host/Origin checks, sessions per token
     connections.py    HTTP connections: header and body read deadlines, a connection cap
+    stack.py          the HTTP server stack: event loop and HTTP parser (--http-stack)
     stdio.py          an asyncio-native stdio transport
     wire.py           JSON-RPC envelope checks: the error each malformed message gets, on both transports
 """
@@ -18,7 +19,7 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -27,8 +28,9 @@ from promptshelf.settings import Settings
 if TYPE_CHECKING:
     from promptshelf.server.app import PromptshelfMCP
     from promptshelf.server.http import Tokens
+    from promptshelf.server.stack import HttpStack
 
-__all__ = ["serve"]
+__all__ = ["run_http", "serve"]
 
 logger = logging.getLogger("promptshelf.server")
 
@@ -45,20 +47,55 @@ def serve(
     """Serve until stdin closes (stdio) or SIGINT/SIGTERM; logs go to stderr, never to stdout."""
     _log_to_stderr()
     if transport == "http":
+        from promptshelf.server import stack as stacks
         from promptshelf.server.http import Tokens, check_bind
+
+        stack = stacks.resolve_stack(settings.http_stack)
 
         tokens = Tokens(
             write=settings.token.get_secret_value() if settings.token else None,
             read=settings.read_token.get_secret_value() if settings.read_token else None,
         )
         check_bind(host, tokens, no_auth)
-        run = _serve_http(settings, host, port, list(allowed_hosts or []), tokens)
-    elif transport == "stdio":
-        run = _serve_stdio(settings)
-    else:
+        run = _serve_http(settings, host, port, list(allowed_hosts or []), tokens, stack)
+        with contextlib.suppress(KeyboardInterrupt):
+            stacks.run(lambda: run, stack)
+        return
+    if transport != "stdio":
         raise ValueError(f"unknown transport {transport!r}: use 'stdio' or 'http'")
+    run = _serve_stdio(settings)
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(lambda: run)
+
+
+def run_http(app: Any, *, host: str, port: int, settings: Settings, stack: str = "auto") -> None:
+    """Serve any ASGI app on promptshelf's HTTP server stack (the benchmark's reference servers use it,
+    so that they run on exactly what ``serve`` runs on)."""
+    from promptshelf.server import stack as stacks
+
+    chosen = stacks.resolve_stack(stack)
+    with contextlib.suppress(KeyboardInterrupt):
+        stacks.run(lambda: _uvicorn(app, host, port, settings, chosen).serve(), chosen)
+
+
+def _uvicorn(app: Any, host: str, port: int, settings: Settings, stack: HttpStack) -> Any:
+    import uvicorn
+
+    from promptshelf.server.connections import timed_protocol
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        http=timed_protocol(
+            settings.header_timeout, settings.body_timeout, settings.max_connections, stack.protocol_base()
+        ),
+        limit_concurrency=settings.max_connections + 1,
+    )
+    return uvicorn.Server(config)
 
 
 def _log_to_stderr() -> None:
@@ -111,12 +148,10 @@ async def _stop_on_signals(scope: anyio.CancelScope) -> None:
 
 
 async def _serve_http(
-    settings: Settings, host: str, port: int, allowed_hosts: list[str], tokens: Tokens
+    settings: Settings, host: str, port: int, allowed_hosts: list[str], tokens: Tokens, stack: HttpStack
 ) -> None:
-    import uvicorn
-
-    from promptshelf.server.connections import timed_protocol
     from promptshelf.server.http import HttpLimits, build_app
+    from promptshelf.server.stack import parser_name, running_loop_name
 
     limits = HttpLimits.from_settings(settings)
     mcp = await _build(settings)
@@ -128,20 +163,18 @@ async def _serve_http(
             tokens=tokens,
             poll_interval=settings.effective_poll_interval,
             limits=limits,
+            fast_path=settings.http_fast_path,
         )
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            http=timed_protocol(limits.header_timeout, limits.body_timeout, limits.max_connections),
-            limit_concurrency=limits.max_connections + 1,
-        )
-        server = uvicorn.Server(config)
+        server = _uvicorn(app, host, port, settings, stack)
         address = f"[{host}]" if ":" in host else host
-        logger.info("serving MCP at http://%s:%d/mcp (store: %s)", address, port, mcp.service.store.kind)
+        logger.info(
+            "serving MCP at http://%s:%d/mcp (store: %s; HTTP stack: %s + %s)",
+            address,
+            port,
+            mcp.service.store.kind,
+            running_loop_name(),
+            parser_name(server.config.http),
+        )
         logger.info("web view at http://%s:%d/", address, port)
         await server.serve()
     finally:

@@ -3,14 +3,17 @@
 uvicorn closes a connection left idle after a response (``timeout_keep_alive``) and answers 503 over
 ``limit_concurrency``, but it has no deadline for a request's arrival: a client that sends its headers or
 its body a byte at a time keeps the connection, and thousands of them use up the process's file
-descriptors. ``timed_protocol`` adds both deadlines to uvicorn's h11 protocol, and closes connections over
-the limit as they are accepted instead of when they send a request:
+descriptors. ``timed_protocol`` adds both deadlines to uvicorn's h11 or httptools protocol (the two share
+the attributes used here), and closes connections over the limit as they are accepted instead of when
+they send a request:
 
 - headers: from the connection's start, or the end of the previous response, until a request's headers
   are complete (``--header-timeout``);
 - body: from the headers until the body's last byte (``--body-timeout``);
 - a request that misses either is answered ``408 Request Timeout`` (when nothing was answered yet) and
   the connection is closed. A response being streamed (an SSE stream) has no deadline.
+
+On httptools, header values also lose the whitespace around them, as h11 does.
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ REQUEST_TIMEOUT = _closing_response("408 Request Timeout", "The request was not 
 OVER_CAPACITY = _closing_response("503 Service Unavailable", "Too many open connections; retry later.\n")
 
 
-def timed_protocol(header_timeout: float, body_timeout: float, max_connections: int) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with these deadlines and connection cap (pass it as ``Config(http=...)``,
-    with ``limit_concurrency=max_connections + 1``: uvicorn counts the connection asking)."""
+def timed_protocol(
+    header_timeout: float, body_timeout: float, max_connections: int, base: type[Any] = H11Protocol
+) -> type[Any]:
+    """uvicorn's protocol ``base`` (``H11Protocol`` or ``HttpToolsProtocol``) with these deadlines and
+    connection cap (pass it as ``Config(http=...)``, with ``limit_concurrency=max_connections + 1``:
+    uvicorn counts the connection asking)."""
 
-    class TimedH11Protocol(H11Protocol):
+    class TimedProtocol(base):  # type: ignore[misc,valid-type]
         _deadline: asyncio.TimerHandle | None = None
         _waiting_for: str = ""  # "headers", "body", or "" (a response is under way)
         _cycle: Any = None
@@ -63,6 +69,13 @@ def timed_protocol(header_timeout: float, body_timeout: float, max_connections: 
         def connection_lost(self, exc: Exception | None) -> None:
             self._arm("", 0)
             super().connection_lost(exc)
+
+        if hasattr(base, "on_header"):  # httptools (h11 has no such callback: it strips them itself)
+
+            def on_header(self, name: bytes, value: bytes) -> None:
+                # httptools keeps the whitespace around a header's value, which RFC 9110 says is not part
+                # of it: " greet " would not match the body's "greet" in the SDK's checks.
+                super().on_header(name, value.strip(b" \t"))
 
         def _track(self) -> None:
             """Arm the deadline for what the connection now waits for: a request's headers, its body, or
@@ -96,4 +109,5 @@ def timed_protocol(header_timeout: float, body_timeout: float, max_connections: 
                 self.transport.write(REQUEST_TIMEOUT)
             self.transport.close()
 
-    return TimedH11Protocol
+    TimedProtocol.__name__ = TimedProtocol.__qualname__ = f"Timed{base.__name__}"
+    return TimedProtocol

@@ -5,15 +5,18 @@ Every request to ``/mcp`` passes, in order: the Host/Origin check (DNS-rebinding
 ``--allowed-host``), then the bearer token (when tokens are configured: ``PROMPTSHELF_TOKEN`` grants
 read and write, ``PROMPTSHELF_READ_TOKEN`` read only; the tool handler refuses write tools to the latter),
 then the JSON-RPC envelope check, then the SDK's session manager, which routes each request to its era
-by the ``MCP-Protocol-Version`` header.
+by the ``MCP-Protocol-Version`` header. A stateless-era POST is answered by ``fast_path.FastPath`` (the
+same answers without the SDK's per-request streaming machinery), which hands everything unusual to the
+session manager.
 """
 
 from __future__ import annotations
 
 import hmac
+import importlib.metadata
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,15 +259,50 @@ class _SessionsByCredential:
 
     The SDK counts sessions per manager: with one manager, a holder of the read token could open them all
     and lock every other handshake-era client out. With one per credential it can only use up its own.
+    Each manager's stateless-era requests go through its fast path, when there is one.
     """
 
-    def __init__(self, managers: dict[str, StreamableHTTPSessionManager]) -> None:
+    def __init__(self, managers: dict[str, StreamableHTTPSessionManager], fast: bool) -> None:
         self.managers = managers
+        self.fast: dict[str, ASGIApp] = {}
+        self.takes: Callable[[Scope], bool] = lambda scope: False
+        if fast:
+            from promptshelf.server.fast_path import FastPath
+
+            self.fast = {credential: FastPath(manager) for credential, manager in managers.items()}
+            self.takes = FastPath.takes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
-        credential = user.access_token.client_id if isinstance(user, AuthenticatedUser) else ANONYMOUS
-        await self.managers[credential or ANONYMOUS].handle_request(scope, receive, send)
+        credential = (
+            user.access_token.client_id if isinstance(user, AuthenticatedUser) else None
+        ) or ANONYMOUS
+        if self.fast and self.takes(scope):
+            await self.fast[credential](scope, receive, send)
+        else:
+            await self.managers[credential].handle_request(scope, receive, send)
+
+
+FAST_PATH_MCP_VERSION = "2.3.0"
+"""The ``mcp`` version ``fast_path`` was written against (it uses private SDK names); pinned exactly in
+pyproject.toml. On any other version the SDK answers every request."""
+
+
+def fast_path_usable(wanted: bool, installed: str | None = None) -> bool:
+    """Whether to answer stateless-era requests with ``fast_path``: asked for, and the installed SDK is
+    the version it was written against (checked before its module, which imports private SDK names, is
+    imported)."""
+    if not wanted:
+        return False
+    installed = installed or importlib.metadata.version("mcp")
+    if installed != FAST_PATH_MCP_VERSION:
+        logger.warning(
+            "the HTTP fast path is off: it was written for mcp %s and mcp %s is installed",
+            FAST_PATH_MCP_VERSION,
+            installed,
+        )
+        return False
+    return True
 
 
 def build_app(
@@ -275,9 +313,12 @@ def build_app(
     tokens: Tokens,
     poll_interval: float,
     limits: HttpLimits,
+    fast_path: bool = True,
+    mcp_version: str | None = None,
 ) -> Starlette:
     """The ASGI app: ``/mcp`` (guarded) and ``/healthz``; its lifespan runs the session managers and the
-    change watcher."""
+    change watcher. ``fast_path`` asks for the stateless-era fast path, used when ``mcp_version`` (the
+    installed one, unless given) is the one it was written for."""
     check = HostCheck(host, allowed_hosts)
     managers = {
         credential: StreamableHTTPSessionManager(
@@ -288,7 +329,8 @@ def build_app(
         )
         for credential in tokens.credentials()
     }
-    endpoint: ASGIApp = _EnvelopeMiddleware(_SessionsByCredential(managers))
+    sessions = _SessionsByCredential(managers, fast=fast_path_usable(fast_path, mcp_version))
+    endpoint: ASGIApp = _EnvelopeMiddleware(sessions)
     if tokens.enabled:
         endpoint = AuthenticationMiddleware(
             RequireAuthMiddleware(endpoint, required_scopes=[READ_SCOPE]), backend=BearerAuthBackend(tokens)

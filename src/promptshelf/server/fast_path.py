@@ -1,0 +1,279 @@
+"""The stateless era's ordinary request, answered without the SDK's per-request streaming machinery.
+
+For a 2026-07-28 POST the SDK (``mcp.server._streamable_http_modern.handle_modern_request``, SSE mode)
+builds a memory stream, a task group with two tasks and a timeout scope for every request, only to
+cancel them when the handler answers within the keep-alive window, as nearly every handler does: about
+half of what a request costs. ``FastPath`` walks the same ladder with the SDK's own functions and
+answers the request with the SDK's own kernel (``serve_one``), error mapping (``_to_jsonrpc_response``,
+``modern_error_data``) and writer (``_write``, ``_sse_event``); only the streaming is done differently:
+
+- the keep-alive window is a timer (``loop.call_later``), not a task group: a handler still running
+  after ``DISCONNECT_WATCH_AFTER`` gets a helper task, which from then on does what the SDK's sibling
+  tasks do: a client that disconnects cancels the handler, and once the SDK's ping interval has passed
+  the response commits to ``text/event-stream`` and pings until the final ``event: message``;
+- a request-scoped notification (progress, a log message) commits the response to SSE at once and is
+  sent as the SDK sends it, so nothing a handler emits is lost.
+
+A handler that answers sooner than ``DISCONNECT_WATCH_AFTER`` cannot be cancelled by a disconnect (the
+SDK would cancel it; here it finishes and its answer is discarded by the server): promptshelf's
+handlers read and write their store within that time (writes are transactions, so either way nothing
+is half done).
+
+Every request this does not fully understand goes to the SDK, body intact (the already-read body is
+replayed): any other method or version, a repeated header, an Accept, Content-Type, Host or Origin the
+SDK refuses, a body it cannot parse or that is too large, a notification, ``subscriptions/listen``,
+and every header the classifier rejects. The SDK then answers with its own status, code and wording.
+
+This module uses private SDK names (the ladder's pieces in ``_streamable_http_modern``, the session
+manager's lifespan state); ``http.py`` enables it only on the exact ``mcp`` version it was written
+against (``SDK_VERSION``), and the differential test (tests/server/test_fast_path.py) compares its every
+answer with the SDK's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+from mcp.server import _streamable_http_modern as modern
+from mcp.server.connection import Connection
+from mcp.server.runner import serve_one
+from mcp.server.streamable_http import check_accept_headers
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecurityMiddleware
+from mcp.shared.inbound import (
+    MCP_PROTOCOL_VERSION_HEADER,
+    InboundLadderRejection,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+)
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from mcp.shared.message import ServerMessageMetadata
+from mcp.shared.transport_context import TransportContext
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+SDK_VERSION: Final = "2.3.0"
+"""The one ``mcp`` version this module was written and tested against."""
+
+VERSIONS: Final = frozenset({"2026-07-28"})
+"""The protocol versions taken here (pinned, not the SDK's whole modern set: a new version may differ)."""
+
+DISCONNECT_WATCH_AFTER: Final = 0.25
+"""Seconds a handler may run before a disconnect can cancel it (see the module's docstring)."""
+
+_VERSION_HEADER: Final = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
+
+
+class _Exchange(modern._SingleExchangeDispatchContext):
+    """The SDK's dispatch context for one exchange, with notifications written straight to the response
+    (committing it to SSE) instead of through the SDK's memory stream to its sibling task."""
+
+    stream: _Stream
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: Any = None) -> None:
+        body = dict(params) if params is not None else None
+        await self.stream.event(
+            modern._sse_event(JSONRPCNotification(jsonrpc="2.0", method=method, params=body))
+        )
+
+
+@dataclass
+class _Stream:
+    """The response of one exchange: JSON until something commits it to SSE, as the SDK does."""
+
+    send: Send
+    committed: bool = False
+    done: bool = False
+    last_sent: float = 0.0
+    helper: asyncio.Task[None] | None = None
+
+    async def event(self, data: bytes) -> None:
+        if self.done:  # the SDK drops what arrives once the stream has closed
+            return
+        await self._commit()
+        self.last_sent = time.monotonic()
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def _commit(self) -> None:
+        if not self.committed:
+            self.committed = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": modern._SSE_HEADERS})
+
+
+class FastPath:
+    """Answers a stateless-era POST (see the module's docstring), else hands it to ``fallback``."""
+
+    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+        if manager.json_response or manager.stateless:
+            raise ValueError("the fast path reproduces the SDK's SSE mode on a stateful manager only")
+        self.manager = manager
+        self.app = manager.app
+        self.security = TransportSecurityMiddleware(manager.security_settings)
+        self.max_body = manager.max_request_body_size
+
+    @staticmethod
+    def takes(scope: Scope) -> bool:
+        """A POST whose one ``MCP-Protocol-Version`` header names a version served here."""
+        if scope["method"] != "POST":
+            return False
+        versions = [value for key, value in scope["headers"] if key == _VERSION_HEADER]
+        return len(versions) == 1 and versions[0].decode("latin-1") in VERSIONS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received: list[Message] = []
+        answered = await self._answer(scope, receive, send, received)
+        if not answered:
+            logger.debug("handed a stateless-era request to the SDK")
+
+            async def replay() -> Message:
+                return received.pop(0) if received else await receive()
+
+            await self.manager.handle_request(scope, replay, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, received: list[Message]) -> bool:
+        """Answer the request and return True, or return False having read only into ``received``."""
+        request = Request(scope, receive)
+        # The SDK's ladder, in its order; any refusal is the SDK's to give.
+        if await self.security.validate_request(request, is_post=True) is not None:
+            return False
+        has_json, has_sse = check_accept_headers(request)
+        if not (has_json and has_sse):
+            return False
+        body = await self._body(receive, received)
+        if body is None:
+            return False
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(decoded, dict) or "id" not in decoded:
+            return False  # a notification or a batch
+        try:
+            req = JSONRPCRequest.model_validate(decoded)
+        except ValidationError:
+            return False
+        if req.method == "subscriptions/listen":
+            return False  # a listen response is a notification stream
+        if find_duplicated_routing_header(request.headers.items()) is not None:
+            return False
+        verdict = classify_inbound_request(decoded, headers=dict(request.headers))
+        if isinstance(verdict, InboundLadderRejection):
+            return False
+        lifespan_state = self.manager._lifespan_state
+        if await modern._mcp_param_rejection(self.app, request, req, verdict, lifespan_state) is not None:
+            return False
+        connection = Connection.from_envelope(
+            verdict.protocol_version, verdict.client_info, verdict.client_capabilities
+        )
+        stream = _Stream(send)
+        exchange = _Exchange(
+            transport=TransportContext(
+                kind="streamable-http", can_send_request=False, headers=request.headers
+            ),
+            request_id=req.id,
+            message_metadata=ServerMessageMetadata(request_context=request),
+            progress_token=progress_token_from_params(req.params),
+        )
+        exchange.stream = stream
+        await self._exchange(scope, receive, stream, exchange, req, connection, lifespan_state)
+        return True
+
+    async def _exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        stream: _Stream,
+        exchange: _Exchange,
+        req: JSONRPCRequest,
+        connection: Connection,
+        lifespan_state: Any,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        handler_scope = anyio.CancelScope()
+
+        def start_helper() -> None:
+            if stream.helper is None and not stream.done:
+                stream.helper = loop.create_task(self._helper(receive, stream, handler_scope))
+
+        timer = loop.call_later(DISCONNECT_WATCH_AFTER, start_helper)
+        stream.last_sent = time.monotonic()
+        msg: JSONRPCResponse | JSONRPCError | None = None
+        try:
+            with handler_scope:
+                coro = serve_one(
+                    self.app,
+                    exchange,
+                    req.method,
+                    req.params,
+                    connection=connection,
+                    lifespan_state=lifespan_state,
+                )
+                if stream.committed:  # pragma: no cover - nothing ran yet
+                    start_helper()
+                msg = await modern._to_jsonrpc_response(req.id, coro)
+        finally:
+            stream.done = True
+            timer.cancel()
+            if stream.helper is not None:
+                stream.helper.cancel()
+                try:
+                    await stream.helper
+                except asyncio.CancelledError:
+                    if (task := asyncio.current_task()) is not None and task.cancelling():
+                        raise
+        if msg is None:
+            return  # the client went away and the handler was cancelled: nobody to answer
+        if stream.committed:
+            await stream.send(
+                {"type": "http.response.body", "body": modern._sse_event(msg), "more_body": False}
+            )
+        else:
+            await modern._write(msg, scope, receive, stream.send)
+
+    async def _helper(self, receive: Receive, stream: _Stream, handler_scope: anyio.CancelScope) -> None:
+        """From ``DISCONNECT_WATCH_AFTER`` on: cancel the handler when the client disconnects, and keep
+        the connection alive with the SDK's pings once its interval has passed without a message."""
+
+        async def watch_disconnect() -> None:
+            while (await receive()).get("type") != "http.disconnect":
+                pass
+            handler_scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch_disconnect)
+            while True:
+                interval = modern._SSE_PING_INTERVAL  # read each time, as the SDK does
+                wait = stream.last_sent + interval - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                    continue
+                await stream.event(b": ping\r\n\r\n")
+
+    async def _body(self, receive: Receive, received: list[Message]) -> bytes | None:
+        """The whole body, or None (a disconnect, or over the limit: the SDK's to refuse), keeping every
+        message read in ``received`` for the SDK."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
