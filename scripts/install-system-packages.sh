@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests),
-# only those that are missing. Needs root (or sudo) when something is missing; prints what it installs.
+# Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests,
+# nginx as the load balancer in front of replicas, wrk for benchmarks/bench_postgres.py), only those that
+# are missing. Needs root (or sudo) when something is missing; prints what it installs.
 set -euo pipefail
 
 packages=(
   postgresql
   postgresql-contrib
   chromium
+  nginx-light
+  wrk
 )
 
 missing=()
