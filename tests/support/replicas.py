@@ -16,11 +16,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from tests.support.postgres_cluster import PostgresCluster
 
 START_TIMEOUT = 60.0
 """Generous: on a busy 2-core machine several processes importing the SDK at once take a while."""
@@ -210,3 +213,16 @@ class ReplicaSet:
             f"--- {replica.name} (port {replica.port}, exit {replica.process.poll()}):\n{replica.log_text()}"
             for replica in [*self._stopped, *self.replicas]
         )
+
+
+@contextmanager
+def fresh_database(cluster: PostgresCluster) -> Iterator[str]:
+    """A new empty database on the test cluster for a module's replicas; dropped afterwards (the cluster
+    started again first if a fault test left it stopped)."""
+    name = cluster.create_database()
+    try:
+        yield cluster.url(name)
+    finally:
+        if not cluster.is_running():
+            cluster.start()
+        cluster.sql(f'DROP DATABASE "{name}" WITH (FORCE)')
