@@ -50,8 +50,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.failed:
         return
     for name, value in getattr(item, "funcargs", {}).items():
-        describe = getattr(value, "failure_report", None)
-        if callable(describe):
-            text = describe()
-            if text:
-                report.sections.append((f"server logs ({name})", text))
+        for part in value if isinstance(value, tuple) else (value,):
+            describe = getattr(part, "failure_report", None)
+            if callable(describe):
+                text = describe()
+                if text:
+                    report.sections.append((f"server logs ({name})", text))

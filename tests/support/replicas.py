@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,12 +168,18 @@ class ReplicaSet:
 
     def spawn(self, *extra: str, env: Mapping[str, str] | None = None) -> Replica:
         """Start one more replica without waiting for it (``wait_healthy`` does)."""
+        return self.spawn_command(lambda port: self.command(port, *extra), env=env)
+
+    def spawn_command(
+        self, command: Callable[[int], list[str]], *, env: Mapping[str, str] | None = None
+    ) -> Replica:
+        """Start ``command(port)`` (a command line of its own, such as a compose service's) as a replica."""
         port = free_port()
         name = f"replica-{len(self.replicas) + len(self._stopped) + 1}"
         log = self.log_dir / f"{name}-{port}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                self.command(port, *extra),
+                command(port),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=sink,

@@ -1,0 +1,328 @@
+"""PostgreSQL at scale, against SQLite in the same run, and HTTP throughput with one replica and with two.
+
+1. Builds the same 100,000 prompts with 1,000,000 versions (``bench_scale``'s deterministic data) into
+   SQLite (``bench_scale.build_bulk``) and into PostgreSQL (``COPY`` straight into the schema the store's
+   own migrations created, the rows the store would have written).
+2. Through ``PromptService``, for each store: resolve by name, by version and by label (median and p99
+   over ``--lookups`` random lookups each) and the first page of a search, common and rare term.
+3. HTTP: ``prompts/get`` requests per second (2026-07-28, sessionless) against one ``promptshelf serve
+   --transport http`` replica on the PostgreSQL database, then against two, the load coming from ``wrk``
+   (Debian's package; a separate C process, so the load generator takes little of the 2 cores): one
+   ``wrk`` process per replica, as a balancer spreading requests evenly would.
+
+Targets (2-core machine): resolve median < 1 ms, search page < 50 ms, two replicas >= 1.6x one.
+
+Without ``--database-url`` it creates a throwaway cluster (``tests/support/postgres_cluster.py``: Debian's
+PostgreSQL, run as an unprivileged user) and removes it afterwards.
+
+    python benchmarks/bench_postgres.py [--prompts 100000] [--versions-per-prompt 10] [--lookups 3000]
+                                        [--http-seconds 10] [--connections 32] [--database-url URL]
+    python benchmarks/bench_postgres.py --prompts 2000 --lookups 500 --http-seconds 3    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_scale  # noqa: E402
+from benchmarks.postgres_load import build_postgres  # noqa: E402
+from tests.support.mcp_http import request  # noqa: E402
+from tests.support.replicas import ReplicaSet, clean_env  # noqa: E402
+
+from promptshelf.backends.base import Store  # noqa: E402
+from promptshelf.backends.sqlite import SQLiteStore  # noqa: E402
+from promptshelf.service import Policy, PromptService  # noqa: E402
+from promptshelf.settings import Settings  # noqa: E402
+
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+TARGETS = {"resolve_median_ms": 1.0, "search_page_ms": 50.0, "two_replicas_ratio": 1.6}
+HTTP_ARGUMENTS = {"document": "the quarterly report", "audience": "the board"}
+
+
+# -- through the service ---------------------------------------------------------------------------
+
+
+async def open_postgres(url: str) -> Store:
+    from promptshelf.backends import open_store
+
+    return await open_store(Settings(backend="postgres", database_url=url))
+
+
+async def measure_store(store: Store, prompts: int, versions: int, lookups: int, seed: int) -> dict[str, Any]:
+    """``bench_scale``'s figures for any store (resolve latest/version/label, search pages)."""
+    service = PromptService(store, Policy())
+    rng = random.Random(seed)
+    live = [index for index in range(prompts) if not bench_scale.is_archived(index)]
+
+    def picks(**selector: Any) -> list[dict[str, Any]]:
+        return [{"name": bench_scale.prompt_name(rng.choice(live)), **selector} for _ in range(lookups)]
+
+    async def check(name: str, **selector: Any) -> None:
+        document = await service.get_prompt(name, **selector)
+        assert document.name == name
+
+    await bench_scale.timed(check, picks()[:200])  # warm up
+    by_version = [{**pick, "version": rng.randint(1, versions)} for pick in picks()]
+    results: dict[str, Any] = {
+        "resolve_latest": bench_scale.summary_ms(await bench_scale.timed(check, picks())),
+        "resolve_version": bench_scale.summary_ms(await bench_scale.timed(check, by_version)),
+        "resolve_label": bench_scale.summary_ms(await bench_scale.timed(check, picks(label="production"))),
+    }
+    rounds = max(5, min(50, lookups // 100))
+    for kind, term in (
+        ("search_common", bench_scale.COMMON_SEARCH),
+        ("search_rare", bench_scale.rare_search(prompts)),
+    ):
+        found = await service.list_prompts(search=term)
+        samples = await bench_scale.timed(service.list_prompts, [{"search": term}] * rounds)
+        results[kind] = {"term": term, "page_size": len(found.prompts), **bench_scale.summary_ms(samples)}
+    return results
+
+
+async def measure_both(
+    sqlite_path: Path, url: str, prompts: int, versions: int, lookups: int, seed: int
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for kind, opener in (
+        ("sqlite", lambda: SQLiteStore.open(sqlite_path)),
+        ("postgres", lambda: open_postgres(url)),
+    ):
+        store = await opener()
+        try:
+            figures[kind] = await measure_store(store, prompts, versions, lookups, seed)
+        finally:
+            await store.aclose()
+    return figures
+
+
+# -- HTTP throughput -------------------------------------------------------------------------------
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("wrk is not installed: run scripts/install-system-packages.sh (Debian package wrk)")
+    return found
+
+
+def wrk_script(path: Path, names: list[str]) -> None:
+    """A wrk script sending sessionless ``prompts/get`` requests for random prompts; a JSON-RPC error
+    (answered with HTTP 200) is counted apart, so that errors cannot pass for throughput."""
+    bodies = []
+    for index, name in enumerate(names):
+        body, headers = request("prompts/get", {"name": name, "arguments": HTTP_ARGUMENTS}, index + 1)
+        bodies.append((body.decode(), headers))
+    lua = ["local requests = {}"]
+    for body, headers in bodies:
+        header_table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+        lua.append(
+            f"table.insert(requests, wrk.format('POST', '/mcp', {{{header_table}}}, {json.dumps(body)}))"
+        )
+    lua += [
+        "local failed = 0",
+        "math.randomseed(os.time())",
+        "request = function() return requests[math.random(#requests)] end",
+        "response = function(status, headers, body)",
+        "  if status ~= 200 or string.find(body, '\"error\"', 1, true) then failed = failed + 1 end",
+        "end",
+        "done = function(summary, latency, requests)",
+        "  io.write(string.format('promptshelf-failed %d\\n', failed))",
+        "end",
+    ]
+    # wrk's response() runs in each thread's own Lua state: with one thread (-t1) the count is exact.
+    path.write_text("\n".join(lua) + "\n")
+
+
+def run_wrk(base: str, script: Path, seconds: float, connections: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wrk_figures(output: str) -> dict[str, float]:
+    requests = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    failed = re.search(r"promptshelf-failed (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    median = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    if not requests or not failed:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    seconds = float(requests.group(2)) / (1000 if requests.group(3) == "ms" else 1)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {
+        "requests": int(requests.group(1)),
+        "per_second": int(requests.group(1)) / seconds,
+        "failed": int(failed.group(1)) + (int(non_2xx.group(1)) if non_2xx else 0),
+        "median_ms": float(median.group(1)) * scale[median.group(2)] if median else float("nan"),
+    }
+
+
+def http_throughput(url: str, prompts: int, seconds: float, connections: int, tmp: Path) -> dict[str, Any]:
+    rng = random.Random(11)
+    live = [index for index in range(prompts) if not bench_scale.is_archived(index)]
+    script = tmp / "prompts_get.lua"
+    wrk_script(script, [bench_scale.prompt_name(rng.choice(live)) for _ in range(min(1000, len(live)))])
+    results: dict[str, Any] = {"connections": connections, "seconds": seconds}
+    with ReplicaSet(tmp, ["--backend", "postgres", "--database-url", url], env=clean_env()) as replicas:
+        replicas.start(2)
+        for count in (1, 2):
+            chosen = replicas.replicas[:count]
+            # Warm up (imports, pool, caches), then measure; the same total number of connections.
+            for warm in [run_wrk(r.base, script, 2, connections // count) for r in chosen]:
+                warm.communicate()
+            runs = [run_wrk(r.base, script, seconds, connections // count) for r in chosen]
+            outputs = [run.communicate()[0] for run in runs]
+            figures = [wrk_figures(output) for output in outputs]
+            results[f"replicas_{count}"] = {
+                "per_second": sum(f["per_second"] for f in figures),
+                "requests": sum(f["requests"] for f in figures),
+                "failed": sum(f["failed"] for f in figures),
+                "median_ms": max(f["median_ms"] for f in figures),
+            }
+    results["ratio"] = results["replicas_2"]["per_second"] / results["replicas_1"]["per_second"]
+    return results
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres_database(url: str | None) -> Iterator[str]:
+    """``url`` as given, or a fresh database on a throwaway cluster made (and removed) here."""
+    if url is not None:
+        yield url
+        return
+    from tests.support.postgres_cluster import PostgresCluster
+
+    cluster = PostgresCluster.create()
+    try:
+        yield cluster.url(cluster.create_database())
+    finally:
+        cluster.destroy()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    prompts, versions = args.prompts, args.versions_per_prompt
+    results: dict[str, Any] = {"prompts": prompts, "versions": prompts * versions, "lookups": args.lookups}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-postgres-") as scratch,
+        postgres_database(args.database_url) as url,
+    ):
+        tmp = Path(scratch)
+        sqlite_path = tmp / "prompts.db"
+        started = time.perf_counter()
+        bench_scale.build_bulk(sqlite_path, prompts, versions)
+        results["build_sqlite_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        results["postgres_rows"] = asyncio.run(build_postgres(url, sqlite_path))
+        results["build_postgres_seconds"] = time.perf_counter() - started
+        results.update(
+            asyncio.run(measure_both(sqlite_path, url, prompts, versions, args.lookups, args.seed))
+        )
+        if not args.no_http:
+            results["http"] = http_throughput(url, prompts, args.http_seconds, args.connections, tmp)
+    results["machine"] = {"cpus": len(os.sched_getaffinity(0))}
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, bool]:
+    postgres = results["postgres"]
+    checks = {
+        "resolve_median_ms": max(
+            postgres[k]["median_ms"] for k in ("resolve_latest", "resolve_version", "resolve_label")
+        )
+        < TARGETS["resolve_median_ms"],
+        "search_page_ms": max(postgres[k]["median_ms"] for k in ("search_common", "search_rare"))
+        < TARGETS["search_page_ms"],
+    }
+    if "http" in results:
+        checks["two_replicas_ratio"] = results["http"]["ratio"] >= TARGETS["two_replicas_ratio"]
+    return checks
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(
+        f"{results['prompts']:,} prompts, {results['versions']:,} versions; built in "
+        f"{results['build_sqlite_seconds']:.1f} s (SQLite), "
+        f"{results['build_postgres_seconds']:.1f} s (PostgreSQL, copied from it)"
+    )
+    print()
+    print(
+        f"{'through PromptService':32}{'PostgreSQL median/p99 ms':>28}{'SQLite median/p99 ms':>26}   target"
+    )
+    rows = [
+        ("resolve by name (latest)", "resolve_latest", "median < 1 ms"),
+        ("resolve by version", "resolve_version", "median < 1 ms"),
+        ("resolve by label (production)", "resolve_label", "median < 1 ms"),
+        (f"search page {results['postgres']['search_common']['term']!r}", "search_common", "< 50 ms"),
+        (f"search page {results['postgres']['search_rare']['term']!r}", "search_rare", "< 50 ms"),
+    ]
+    for title, key, target in rows:
+        pg, lite = results["postgres"][key], results["sqlite"][key]
+        print(
+            f"{title:32}{pg['median_ms']:>18.3f} / {pg['p99_ms']:<7.3f}"
+            f"{lite['median_ms']:>16.3f} / {lite['p99_ms']:<7.3f}   {target}"
+        )
+    if "http" in results:
+        http = results["http"]
+        print()
+        print(
+            f"HTTP prompts/get (2026-07-28, {http['connections']} connections, {http['seconds']:.0f} s, wrk)"
+        )
+        for count in (1, 2):
+            figure = http[f"replicas_{count}"]
+            print(
+                f"  {count} replica{'s' if count > 1 else ' '}: {figure['per_second']:8.0f} requests/s, "
+                f"median {figure['median_ms']:.1f} ms, {figure['failed']} failed"
+            )
+        print(f"  two / one: {http['ratio']:.2f}x   (target >= {TARGETS['two_replicas_ratio']}x)")
+    checks = verdicts(results)
+    print("\ntargets: " + ", ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in checks.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--versions-per-prompt", type=int, default=10)
+    parser.add_argument("--lookups", type=int, default=3000, help="random lookups per kind of resolve")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--http-seconds", type=float, default=10.0, help="timed seconds per HTTP run")
+    parser.add_argument("--connections", type=int, default=32, help="HTTP connections in all")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP throughput runs")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: a throwaway cluster)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    if min(args.prompts, args.versions_per_prompt, args.lookups) < 1 or args.connections < 2:
+        parser.error("--prompts, --versions-per-prompt and --lookups must be at least 1, --connections 2")
+    results = run(args)
+    results["targets_met"] = verdicts(results)
+    print_table(results)
+    out = args.out or RESULTS_DIR / f"bench_postgres-{args.prompts}x{args.versions_per_prompt}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
