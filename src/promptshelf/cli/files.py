@@ -101,9 +101,7 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
     from_settings = _spec_settings(source, "--from")
     to_settings = _spec_settings(destination, "--to")
     if _same_store(from_settings, to_settings):
-        raise click.UsageError(
-            f"--from {_shown(source)} and --to {_shown(destination)} are the same store"
-        )
+        raise click.UsageError(f"--from {_shown(source)} and --to {_shown(destination)} are the same store")
     if to_settings.read_only and not dry_run:
         check_writable(to_settings)
 
