@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -29,11 +30,13 @@ TOKEN = "tok-write-7f3a9c1e5b"
 READ_TOKEN = "tok-read-2d8e6b4a0c"
 POSTHOG_KEY = "phx_settings_test_secret_91b2"
 STATSIG_KEY = "console-settings-test-secret-5c7d"
+PG_URL = "postgresql://team:pg-settings-secret-3e1f@db.internal:5432/prompts"
 SECRETS = {
     "PROMPTSHELF_TOKEN": TOKEN,
     "PROMPTSHELF_READ_TOKEN": READ_TOKEN,
     "POSTHOG_PERSONAL_API_KEY": POSTHOG_KEY,
     "STATSIG_CONSOLE_API_KEY": STATSIG_KEY,
+    "PROMPTSHELF_DATABASE_URL": PG_URL,
 }
 
 
@@ -110,6 +113,19 @@ def test_the_poll_interval_defaults_to_1s_for_sqlite_and_30s_for_vendors(
     assert Settings(backend=backend).effective_poll_interval == seconds
 
 
+def test_the_poll_interval_defaults_to_1s_for_postgres() -> None:
+    assert Settings(backend="postgres", database_url=PG_URL).effective_poll_interval == 1.0
+
+
+def test_postgres_needs_a_database_url_and_sane_pool_sizes() -> None:
+    with pytest.raises(click.UsageError, match="--backend postgres needs --database-url"):
+        build_settings(backend="postgres")
+    with pytest.raises(click.UsageError, match=r"pool_min_size \(5\) is larger than pool_max_size \(2\)"):
+        build_settings(database_url=PG_URL, pool_min_size=5, pool_max_size=2)
+    with pytest.raises(click.UsageError, match=r"pool_timeout \(--pool-timeout / PROMPTSHELF_POOL_TIMEOUT\)"):
+        build_settings(pool_timeout=0)
+
+
 def test_a_given_poll_interval_wins_over_the_backend_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROMPTSHELF_POLL_INTERVAL", "2.5")
     assert Settings(backend="posthog").effective_poll_interval == 2.5
@@ -128,6 +144,10 @@ def test_the_cli_default_store_is_created_under_xdg_data_home(tmp_path: Path) ->
 ENVIRONMENT: list[tuple[str, str, str, Any]] = [
     ("PROMPTSHELF_BACKEND", "statsig", "backend", "statsig"),
     ("PROMPTSHELF_DB", "/srv/prompts/team.db", "db", Path("/srv/prompts/team.db")),
+    ("PROMPTSHELF_DATABASE_URL", PG_URL, "database_url", PG_URL),
+    ("PROMPTSHELF_POOL_MIN_SIZE", "3", "pool_min_size", 3),
+    ("PROMPTSHELF_POOL_MAX_SIZE", "30", "pool_max_size", 30),
+    ("PROMPTSHELF_POOL_TIMEOUT", "2.5", "pool_timeout", 2.5),
     ("PROMPTSHELF_LABEL", "staging", "label", "staging"),
     ("PROMPTSHELF_READ_ONLY", "1", "read_only", True),
     ("PROMPTSHELF_ALLOW_LABELS", "production", "allow_labels", ["production"]),
@@ -286,7 +306,7 @@ def test_a_default_label_that_no_version_carries_is_not_found(tmp_path: Path) ->
 INVALID: list[tuple[str, str, str, str]] = [
     ("PROMPTSHELF_CACHE_TTL", "-1", "cache_ttl", "greater than or equal to 0"),
     ("PROMPTSHELF_CACHE_TTL", "soon", "cache_ttl", "valid number"),
-    ("PROMPTSHELF_BACKEND", "mysql", "backend", "'sqlite', 'posthog' or 'statsig'"),
+    ("PROMPTSHELF_BACKEND", "mysql", "backend", "'sqlite', 'postgres', 'posthog' or 'statsig'"),
     ("PROMPTSHELF_LABEL", "Bad Label", "label", "invalid label 'Bad Label'"),
     ("PROMPTSHELF_POLL_INTERVAL", "0", "poll_interval", "greater than 0"),
     ("PROMPTSHELF_READ_ONLY", "maybe", "read_only", "valid boolean"),
@@ -352,7 +372,7 @@ def test_an_invalid_environment_value_is_a_clean_usage_error(
             ["--allow-label", "a b"],
             "invalid settings: allow_labels (--allow-label / PROMPTSHELF_ALLOW_LABELS): invalid label 'a b'",
         ),
-        (["--backend", "mysql"], "'mysql' is not one of 'sqlite', 'posthog', 'statsig'"),
+        (["--backend", "mysql"], "'mysql' is not one of 'sqlite', 'postgres', 'posthog', 'statsig'"),
         (["--cache-ttl", "soon"], "'soon' is not a valid float"),
     ],
 )

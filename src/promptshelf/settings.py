@@ -6,14 +6,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from promptshelf.errors import InvalidArgumentError
 from promptshelf.model import validate_label
 
-BackendName = Literal["sqlite", "posthog", "statsig"]
+BackendName = Literal["sqlite", "postgres", "posthog", "statsig"]
 
 
 def default_db_path() -> Path:
@@ -40,6 +40,14 @@ class Settings(BaseSettings):
 
     backend: BackendName = "sqlite"
     db: Path = Field(default_factory=default_db_path)
+    # A secret: a libpq URL may carry a password, which must never reach a log or an error message.
+    database_url: SecretStr | None = None
+    pool_min_size: int = Field(default=1, ge=0, le=1000)
+    """Connections the PostgreSQL pool keeps open when idle."""
+    pool_max_size: int = Field(default=10, ge=1, le=1000)
+    pool_timeout: float = Field(default=5.0, gt=0, le=3600, allow_inf_nan=False)
+    """Seconds a request waits for a PostgreSQL connection (and a connection attempt may take) before it
+    is answered ``unavailable``."""
     label: str = "latest"
     read_only: bool = False
     allow_labels: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -86,8 +94,25 @@ class Settings(BaseSettings):
     def _valid_labels(cls, value: list[str]) -> list[str]:
         return [_check_label(label) for label in value]
 
+    @model_validator(mode="after")
+    def _postgres_needs_a_database(self) -> Settings:
+        if self.backend == "postgres" and self.database_url is None:
+            raise PydanticCustomError(
+                "database_url_missing",
+                "--backend postgres needs --database-url or PROMPTSHELF_DATABASE_URL "
+                "(postgresql://USER@HOST:PORT/DATABASE)",
+            )
+        if self.pool_min_size > self.pool_max_size:
+            raise PydanticCustomError(
+                "pool_sizes",
+                "pool_min_size ({min}) is larger than pool_max_size ({max})",
+                {"min": self.pool_min_size, "max": self.pool_max_size},
+            )
+        return self
+
     @property
     def effective_poll_interval(self) -> float:
         if self.poll_interval is not None:
             return self.poll_interval
-        return 1.0 if self.backend == "sqlite" else 30.0
+        # PostgreSQL stores also wake on NOTIFY at once; the 1-s poll is their safety net.
+        return 1.0 if self.backend in ("sqlite", "postgres") else 30.0

@@ -14,6 +14,10 @@ async def open_store(settings: Settings) -> Store:
         from promptshelf.backends.posthog import open_posthog_store
 
         return await open_posthog_store(settings)
+    if settings.backend == "postgres":
+        from promptshelf.backends.postgres import PostgresStore
+
+        return await PostgresStore.from_settings(settings)
     if settings.backend == "statsig":
         from promptshelf.backends.statsig import open_statsig_store
 

@@ -46,7 +46,7 @@ class Changes:
 @runtime_checkable
 class Store(Protocol):
     kind: str
-    """``sqlite``, ``posthog``, ``statsig``: for messages and provenance."""
+    """``sqlite``, ``postgres``, ``posthog``, ``statsig``: for messages and provenance."""
 
     async def list_prompts(self, query: PromptQuery) -> PromptPage:
         """Prompts matching the query, in a stable order; ``query.after`` is a cursor from a previous page."""
@@ -93,6 +93,12 @@ class Store(Protocol):
 
     async def poll_changes(self, since: str | None) -> Changes:
         """What changed since ``since`` (``None``: just the current token, ``names`` empty)."""
+        ...
+
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not a deadline)
+        """Return when a change may have happened (then ``poll_changes`` tells what), or after ``timeout``
+        seconds. A store that cannot be told of changes just sleeps; PostgreSQL wakes on NOTIFY. Meant
+        for one waiter at a time (the server's change hub)."""
         ...
 
     def sdk_warnings(self, draft: VersionDraft) -> list[str]:

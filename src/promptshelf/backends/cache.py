@@ -126,6 +126,9 @@ class CachingStore:
     def sdk_warnings(self, draft: VersionDraft) -> list[str]:
         return self.inner.sdk_warnings(draft)
 
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not a deadline)
+        await self.inner.wait_for_change(timeout)
+
     async def poll_changes(self, since: str | None) -> Changes:
         changes = await self.inner.poll_changes(since)
         if changes.names is None:

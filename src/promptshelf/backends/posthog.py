@@ -34,6 +34,7 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from promptshelf.backends.base import Changes, PromptPage, Store, VersionPage
@@ -176,6 +177,9 @@ class PostHogStore:
             versions=[info_from_summary(item) for item in answer["versions"]],
             has_more=bool(answer["has_more"]),
         )
+
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not a deadline)
+        await anyio.sleep(timeout)  # the vendor tells no one of changes: they are polled
 
     async def poll_changes(self, since: str | None) -> Changes:
         snapshot = {

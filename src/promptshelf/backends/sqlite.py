@@ -238,6 +238,9 @@ class SQLiteStore:
     def sdk_warnings(self, draft: VersionDraft) -> list[str]:
         return []  # promptshelf is the only reader of this store and renders what it stores
 
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not a deadline)
+        await anyio.sleep(timeout)  # other processes' commits are only seen by polling the change log
+
     async def poll_changes(self, since: str | None) -> Changes:
         if since is None:
             rows = await self._read("SELECT coalesce(max(seq), 0) FROM changes", ())

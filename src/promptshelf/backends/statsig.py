@@ -219,6 +219,9 @@ class StatsigStore:
             )
         return VersionPage(versions=infos, has_more=len(numbers) > limit)
 
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109 (a wait, not a deadline)
+        await anyio.sleep(timeout)  # the vendor tells no one of changes: they are polled
+
     async def poll_changes(self, since: str | None) -> Changes:
         # Statsig has no change feed, but one listing of parameter stores shows every label move and
         # version (a version's config never changes once written): fingerprint each, diff with the last.

@@ -35,9 +35,21 @@ def settings_options(command: F) -> F:
     """The flags that choose and configure the store, shared by every command (DESIGN.md, "Running it")."""
     options = [
         click.option(
-            "--backend", type=click.Choice(["sqlite", "posthog", "statsig"]), help="Where prompts live."
+            "--backend",
+            type=click.Choice(["sqlite", "postgres", "posthog", "statsig"]),
+            help="Where prompts live.",
         ),
         click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="The SQLite file."),
+        click.option(
+            "--database-url",
+            help="PostgreSQL (--backend postgres): a libpq URL, postgresql://USER@HOST:PORT/DATABASE; "
+            "the password may come from PGPASSWORD or ~/.pgpass.",
+        ),
+        click.option("--pool-min-size", type=int, help="PostgreSQL connections kept open when idle."),
+        click.option("--pool-max-size", type=int, help="Most PostgreSQL connections open at once."),
+        click.option(
+            "--pool-timeout", type=float, help="Seconds to wait for a PostgreSQL connection before failing."
+        ),
         click.option("--label", "default_label", help="Label used when no version or label is given."),
         click.option("--read-only", is_flag=True, default=None, help="Refuse every write."),
         click.option(
@@ -75,7 +87,9 @@ def build_settings(**flags: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            (f"{_setting_name(e['loc'])}: " if e["loc"] else "") + e["msg"] for e in exc.errors()
+        )
         raise click.UsageError(f"invalid settings: {problems}") from None
 
 

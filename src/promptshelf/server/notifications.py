@@ -2,8 +2,9 @@
 
 One ``ChangeHub`` per server process watches the store's change log (``poll_changes``: a cheap query that
 names the prompts changed since a token, never a re-read of everything) every ``poll_interval`` seconds,
-and at once after a write made through this server. For the prompts named it decides what a client can
-see change:
+at once when the store says a change may have happened (``wait_for_change``: PostgreSQL's NOTIFY, from a
+write on any replica), and at once after a write made through this server. For the prompts named it
+decides what a client can see change:
 
 - ``prompts/list_changed`` and ``resources/list_changed`` when a prompt appears or disappears at the
   default label, or its default-label version or description changes;
@@ -84,9 +85,14 @@ class ChangeHub:
         self._token = token
 
     async def run(self, interval: float) -> None:
-        """Look for changes (another process's writes included) every ``interval`` seconds, forever."""
+        """Look for changes (another process's writes included) whenever the store says one may have
+        happened (PostgreSQL's NOTIFY), and at least every ``interval`` seconds, forever."""
         while True:
-            await anyio.sleep(interval)
+            try:
+                await self.service.store.wait_for_change(interval)
+            except Exception:  # a store that cannot wait now must not stop the polling
+                logger.exception("waiting for prompt changes failed")
+                await anyio.sleep(interval)
             try:
                 await self.check()
             except PromptshelfError as exc:
