@@ -2,17 +2,17 @@
 
 ``bench_scale.build_bulk`` writes exactly the rows ``SQLiteStore`` would have written for its deterministic
 prompts (``tests/test_benchmarks.py`` checks that row for row). The PostgreSQL store's tables have the same
-names and columns (``promptshelf.backends.postgres_schema``), so the same data reaches PostgreSQL as one
-``COPY`` per table of those rows: the schema is created by the store's own migrations first, and each
-column is converted to the PostgreSQL column's type (JSON text to ``jsonb``, 0/1 to ``boolean``, a JSON
-list to an array). Identity and serial columns are moved past the largest id copied.
+names and columns (``promptshelf.backends.postgres_schema``) but one: a version's ``body`` (the template,
+or the messages as JSON) is ``template`` or ``messages`` there, with the same JSON text. So the same data
+reaches PostgreSQL as one ``COPY`` per table: the schema is created by the store's own migrations first,
+identity columns are moved past the largest id copied, and the change log's trimmed mark is set where
+SQLite's log starts, as the store would have trimmed it.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -30,59 +30,65 @@ async def create_schema(url: str) -> None:
     await store.aclose()
 
 
-def _converter(data_type: str) -> Callable[[Any], Any]:
-    if data_type == "ARRAY":
-        return lambda value: json.loads(value) if isinstance(value, str) else value
-    if data_type == "boolean":
-        return lambda value: None if value is None else bool(value)
-    return lambda value: value
+TABLES = ("prompts", "versions", "labels", "prompt_tags", "changes")
+"""In the order their foreign keys need."""
 
 
-def _rows(source: sqlite3.Connection, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
-    cursor = source.execute(f"SELECT {', '.join(columns)} FROM {table}")
+def _rows(source: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    cursor = source.execute(sql)
     while batch := cursor.fetchmany(BATCH):
         yield from batch
 
 
+def _source(source: sqlite3.Connection, table: str, pg_columns: set[str]) -> tuple[list[str], str]:
+    """The PostgreSQL columns to fill and the SQLite query giving their values, in that order."""
+    sqlite_columns = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
+    columns = [column for column in sqlite_columns if column in pg_columns]
+    expressions = list(columns)
+    if table == "versions":
+        columns += ["template", "messages"]
+        expressions += [
+            "CASE WHEN type = 'text' THEN body END",
+            "CASE WHEN type = 'chat' THEN body END",
+        ]
+    return columns, f"SELECT {', '.join(expressions)} FROM {table}"
+
+
 def copy_sqlite_rows(sqlite_path: Path, url: str) -> dict[str, int]:
-    """Every row of every table both stores have, SQLite to PostgreSQL; returns rows copied per table."""
+    """Every row of the SQLite store, into the (freshly migrated) PostgreSQL store; rows per table."""
     copied: dict[str, int] = {}
     with closing(sqlite3.connect(sqlite_path)) as source, psycopg.connect(url) as target:
-        tables = [
-            row[0]
-            for row in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not row[0].startswith("sqlite_")
-        ]
-        for table in tables:
-            pg_columns = dict(
-                target.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns"
+        target.execute(f"TRUNCATE {', '.join(TABLES)}")
+        for table in TABLES:
+            pg_columns = {
+                row[0]
+                for row in target.execute(
+                    "SELECT column_name FROM information_schema.columns"
                     " WHERE table_schema = current_schema() AND table_name = %s",
                     (table,),
                 ).fetchall()
-            )
-            if not pg_columns:
-                continue
-            columns = [
-                row[1] for row in source.execute(f"PRAGMA table_info({table})") if row[1] in pg_columns
-            ]
-            convert = [_converter(pg_columns[column]) for column in columns]
+            }
+            columns, query = _source(source, table, pg_columns)
             count = 0
-            with target.cursor() as cursor:
-                cursor.execute(f"TRUNCATE {table} CASCADE")
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in _rows(source, table, columns):
-                        copy.write_row([fix(value) for fix, value in zip(convert, row, strict=True)])
-                        count += 1
+            with (
+                target.cursor() as cursor,
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in _rows(source, query):
+                    copy.write_row(row)
+                    count += 1
             copied[table] = count
-            _advance_sequences(target, table)
-        target.execute("ANALYZE")
+            _advance_identity(target, table)
+        first = source.execute("SELECT min(seq) FROM changes").fetchone()
+        target.execute("UPDATE changes_trimmed SET through = %s", (max(0, (first[0] or 1) - 1),))
         target.commit()
+        target.autocommit = True
+        target.execute("VACUUM ANALYZE")
     return copied
 
 
-def _advance_sequences(target: psycopg.Connection[Any], table: str) -> None:
-    """An identity or serial column continues after the largest value copied."""
+def _advance_identity(target: psycopg.Connection[Any], table: str) -> None:
+    """An identity column continues after the largest value copied."""
     rows = target.execute(
         "SELECT column_name, pg_get_serial_sequence(%s, column_name) FROM information_schema.columns"
         " WHERE table_schema = current_schema() AND table_name = %s",

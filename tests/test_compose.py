@@ -2,8 +2,8 @@
 
 Containers cannot run here, so the test reads the file and runs what it describes as local processes:
 each promptshelf replica is the service's own ``command`` with the service's own ``environment``
-(compose's ``${...}`` filled in; the database URL pointed at the test cluster, keeping the compose
-password, which a role of the cluster must give; ports mapped to free ones), and nginx runs
+(compose's ``${...}`` filled in; the database URL pointed at the test cluster, whose role of that name
+must give the compose file's password, from ``PGPASSWORD``; ports mapped to free ones), and nginx runs
 ``deploy/nginx.conf`` with its upstream pointed at those replicas.
 """
 
@@ -73,14 +73,12 @@ def test_the_compose_file_runs_postgres_replicas_and_a_load_balancer() -> None:
     environment = service_environment(server, VARIABLES)
     assert environment["PROMPTSHELF_BACKEND"] == "postgres"
     url = urlsplit(environment["PROMPTSHELF_DATABASE_URL"])
-    assert (url.scheme, url.hostname, url.password) == (
-        "postgresql",
-        "postgres",
-        VARIABLES["POSTGRES_PASSWORD"],
-    )
+    assert (url.scheme, url.hostname, url.password) == ("postgresql", "postgres", None)
+    assert environment["PGPASSWORD"] == VARIABLES["POSTGRES_PASSWORD"]
     # Every PROMPTSHELF_* variable is a setting promptshelf reads (a misspelt one would be ignored).
     known = {f"PROMPTSHELF_{field.upper()}" for field in Settings.model_fields}
-    assert set(environment) <= known, set(environment) - known
+    ours = {name for name in environment if name.startswith("PROMPTSHELF_")}
+    assert ours <= known, ours - known
     lb = services["lb"]
     assert lb["image"].startswith("nginx:")
     assert any(volume.startswith("./deploy/nginx.conf:") for volume in lb["volumes"])
@@ -108,12 +106,11 @@ def compose_environment(postgres_cluster: PostgresCluster) -> Iterator[dict[str,
     its own, owned by the compose file's role, which must log in with the compose file's password."""
     environment = service_environment(compose()["services"]["promptshelf"], VARIABLES)
     url = urlsplit(environment["PROMPTSHELF_DATABASE_URL"])
-    assert url.username and url.password
-    postgres_cluster.create_role(url.username, password=url.password)
+    assert url.username
+    postgres_cluster.create_role(url.username, password=VARIABLES["POSTGRES_PASSWORD"])
     database = postgres_cluster.create_database(owner=url.username)
-    credentials = url.netloc.rpartition("@")[0]
     moved = url._replace(
-        netloc=f"{credentials}@{postgres_cluster.host}:{postgres_cluster.port}", path=f"/{database}"
+        netloc=f"{url.username}@{postgres_cluster.host}:{postgres_cluster.port}", path=f"/{database}"
     )
     environment["PROMPTSHELF_DATABASE_URL"] = moved.geturl()
     yield environment

@@ -45,7 +45,10 @@ def database(postgres_cluster: PostgresCluster) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def replicas(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaSet]:
     store = ["--backend", "postgres", "--database-url", database]
-    with ReplicaSet(tmp_path_factory.mktemp("replicas"), store, "--poll-interval", "60") as replica_set:
+    # A short pool timeout: during the outage each request waits that long for a connection, then answers.
+    with ReplicaSet(
+        tmp_path_factory.mktemp("replicas"), store, "--poll-interval", "60", "--pool-timeout", "1"
+    ) as replica_set:
         replica_set.start(2)
         yield replica_set
 
