@@ -168,8 +168,9 @@ def wrk_script(path: Path, names: list[str]) -> None:
 
 
 def run_wrk(base: str, script: Path, seconds: float, connections: int) -> subprocess.Popen[str]:
+    duration = f"-d{max(1, round(seconds))}s"
     return subprocess.Popen(
-        [wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        [wrk_binary(), "-t1", f"-c{connections}", duration, "--latency", "-s", str(script), base],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
