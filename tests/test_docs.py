@@ -25,6 +25,10 @@ COMMANDS: dict[str, click.Command] = dict(main.commands)
 DESIGN_SERVE_FLAGS = [
     "--backend",
     "--db",
+    "--database-url",
+    "--pool-min-size",
+    "--pool-max-size",
+    "--pool-timeout",
     "--label",
     "--read-only",
     "--allow-label",
@@ -175,8 +179,13 @@ def test_the_settings_table_shows_the_defaults(monkeypatch: pytest.MonkeyPatch) 
     assert defaults["`PROMPTSHELF_PROTECTED_LABELS`"] == "`production`"
     assert settings.protected_labels == ["production"]
     assert defaults["`PROMPTSHELF_CACHE_TTL`"] == f"`{settings.cache_ttl:g}`"
-    assert defaults["`PROMPTSHELF_POLL_INTERVAL`"] == "`1` SQLite, `30` vendors"
+    assert defaults["`PROMPTSHELF_POLL_INTERVAL`"] == "`1` SQLite and PostgreSQL, `30` vendors"
     assert Settings(backend="sqlite").effective_poll_interval == 1
+    assert Settings(backend="postgres", database_url="postgresql://x@h/d").effective_poll_interval == 1
+    assert defaults["`PROMPTSHELF_DATABASE_URL`"] == "none" and settings.database_url is None
+    assert defaults["`PROMPTSHELF_POOL_MIN_SIZE`"] == f"`{settings.pool_min_size}`"
+    assert defaults["`PROMPTSHELF_POOL_MAX_SIZE`"] == f"`{settings.pool_max_size}`"
+    assert defaults["`PROMPTSHELF_POOL_TIMEOUT`"] == f"`{settings.pool_timeout:g}`"
     assert Settings(backend="posthog").effective_poll_interval == 30
     posthog = next(default for environment, default in defaults.items() if "POSTHOG_HOST" in environment)
     assert posthog == f"`{settings.posthog_host}`"

@@ -69,6 +69,9 @@ class Upstream:
     async def poll_changes(self, since: str | None) -> Changes:
         return await self.inner.poll_changes(since)
 
+    async def wait_for_change(self, timeout: float) -> None:  # noqa: ASYNC109
+        await self.inner.wait_for_change(timeout)
+
     async def create_prompt(self, name: str, meta: PromptMeta, draft: VersionDraft) -> PromptVersion:
         return await self.inner.create_prompt(name, meta, draft)
 

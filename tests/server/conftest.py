@@ -31,6 +31,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from promptshelf.backends.base import Store
 from promptshelf.backends.sqlite import SQLiteStore
 from promptshelf.model import Message, Variable
 from promptshelf.service import Policy, PromptService
@@ -52,8 +53,12 @@ INITIALIZE = {
 
 
 async def seed(path: Path) -> None:
-    """The prompts every server test can rely on (never modified by tests)."""
-    store = await SQLiteStore.open(path)
+    """The prompts every server test can rely on (never modified by tests), in a SQLite file."""
+    await seed_store(await SQLiteStore.open(path))
+
+
+async def seed_store(store: Store) -> None:
+    """``seed`` into any store (closed afterwards)."""
     service = PromptService(store, Policy(trusted=True, actor="seed"))
     try:
         await service.create_prompt(

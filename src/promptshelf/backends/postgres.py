@@ -135,28 +135,7 @@ class PostgresStore:
     # -- reads ---------------------------------------------------------------------------------------
 
     async def list_prompts(self, query: PromptQuery) -> PromptPage:
-        where: list[str] = []
-        params: dict[str, Any] = {"limit": query.limit + 1}
-        if not query.include_archived:
-            where.append("p.archived_at IS NULL")
-        if query.search:
-            # Served by the pg_trgm indexes on name and description (a bitmap OR of the two).
-            where.append("(p.name ILIKE %(pattern)s OR p.description ILIKE %(pattern)s)")
-            params["pattern"] = "%" + _escape_like(query.search) + "%"
-        if query.tag:
-            where.append("p.id IN (SELECT prompt_id FROM prompt_tags WHERE tag = %(tag)s)")
-            params["tag"] = query.tag
-        if query.label and query.label != LATEST:
-            where.append("p.id IN (SELECT prompt_id FROM labels WHERE label = %(label)s)")
-            params["label"] = query.label
-        if query.after:
-            params["after_name"], params["after_id"] = decode_cursor(query.after)
-            where.append("(p.name, p.id) > (%(after_name)s, %(after_id)s)")
-        sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM prompts p"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY p.name, p.id LIMIT %(limit)s"
-        )
+        sql, params = listing_sql(query)
         rows = await self._fetch(sql, params)
         page, more = rows[: query.limit], len(rows) > query.limit
         next_cursor = encode_cursor(page[-1][1], page[-1][0]) if more and page else None
@@ -421,6 +400,39 @@ class PostgresStore:
         # check() replaces what it drops (in the background); a failure to check is the retry's to report.
         with contextlib.suppress(psycopg.Error, PoolTimeout):
             await self._pool.check()
+
+
+def listing_sql(query: PromptQuery) -> tuple[str, dict[str, Any]]:
+    """The statement ``list_prompts`` runs (a page and one row more, to tell whether more follow)."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": query.limit + 1}
+    if not query.include_archived:
+        where.append("p.archived_at IS NULL")
+    if query.search:
+        # Served by the pg_trgm indexes on name and description (a bitmap OR of the two).
+        where.append("(p.name ILIKE %(pattern)s OR p.description ILIKE %(pattern)s)")
+        params["pattern"] = "%" + _escape_like(query.search) + "%"
+    if query.tag and "\x00" in query.tag:
+        where.append("false")  # no tag holds NUL (writes refuse it), and PostgreSQL cannot be sent one
+    elif query.tag:
+        where.append("p.id IN (SELECT prompt_id FROM prompt_tags WHERE tag = %(tag)s)")
+        params["tag"] = query.tag
+    if query.label and query.label != LATEST:
+        where.append("p.id IN (SELECT prompt_id FROM labels WHERE label = %(label)s)")
+        params["label"] = query.label
+    if query.after:
+        params["after_name"], params["after_id"] = decode_cursor(query.after)
+        if "\x00" in params["after_name"]:  # no name holds NUL: not a cursor this store made
+            raise InvalidArgumentError(
+                "invalid cursor: pass next_cursor from a previous page", argument="cursor"
+            )
+        where.append("(p.name, p.id) > (%(after_name)s, %(after_id)s)")
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM prompts p"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY p.name, p.id LIMIT %(limit)s"
+    )
+    return sql, params
 
 
 # -- statements used inside a write's transaction ----------------------------------------------------
