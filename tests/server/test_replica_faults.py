@@ -121,6 +121,7 @@ def test_eight_processes_publishing_with_base_version_lose_nothing(replicas: Rep
             acknowledged[version] = str(outcome["template"])
     conflicts = sum(1 for outcome in outcomes if "conflict" in outcome)
     assert conflicts > 0, "the writers never raced: the test proved nothing"
+    print(f"{WRITERS} writers, {RACE_SECONDS} s: {len(acknowledged)} versions written, {conflicts} conflicts")
     stored = history(reader, name)
     assert list(stored) == list(range(1, len(acknowledged) + 2)), "versions lost, duplicated or skipped"
     assert_stored(reader, name, stored, acknowledged)
@@ -182,6 +183,7 @@ def test_a_replica_killed_mid_write_loses_no_acknowledged_version(replicas: Repl
     assert list(stored) == list(range(1, len(stored) + 1)), "the history has a gap"
     # A write may commit and die before it is answered: at most one per writer is stored unacknowledged.
     assert len(acknowledged) + 1 <= len(stored) <= len(acknowledged) + 1 + len(threads)
+    print(f"killed: {len(acknowledged)} versions acknowledged, {len(stored) - 1} stored")
     assert_stored(reader, name, stored, acknowledged)
     reader.close()
 
