@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from promptshelf.backends.cursors import encode_cursor
-from promptshelf.backends.postgres import PostgresStore, listing_sql, record_change
+from promptshelf.backends.postgres import SEARCH_PLANNER, PostgresStore, listing_sql, record_change
 from promptshelf.backends.postgres_schema import CURRENT_SCHEMA_VERSION
 from promptshelf.errors import ConflictError, InvalidArgumentError, NotFoundError, UnavailableError
 from promptshelf.model import PromptMeta, PromptQuery, VersionDraft
@@ -205,22 +205,45 @@ async def test_config_keeps_its_key_order(store: PostgresStore) -> None:
 
 
 async def test_search_is_served_by_the_trigram_indexes(store: PostgresStore, postgres_url: str) -> None:
-    await store.create_prompt("seed", PromptMeta(), text("x"))
-    # Enough rows (the 100,000 of the scale target) that the planner prefers the index to the table.
+    # The 100,000 prompts of the scale target, named as teams name them: a rare term ("summarize-1234",
+    # 2 matches) must be looked up in the trigram indexes, not by reading every row.
     await query(
         postgres_url,
         "INSERT INTO prompts (name, description, latest_version, type, variable_names, created_at,"
-        " updated_at) SELECT 'team/prompt-' || g, 'description number ' || g, 1, 'text', '[]', now(), now()"
-        " FROM generate_series(1, 100000) g",
+        " updated_at) SELECT 'team-' || (g % 50) || '/' ||"
+        " (ARRAY['summarize', 'classify', 'extract', 'translate', 'review'])[1 + g % 5] || '-' || g,"
+        " 'A prompt that does thing ' || g, 1, 'text', '[]', now(), now() FROM generate_series(1, 100000) g",
     )
     await query(postgres_url, "ANALYZE prompts")
-    sql, params = listing_sql(PromptQuery(search="mpt-1234"))
-    plan = "\n".join(row[0] for row in await query(postgres_url, "EXPLAIN " + sql, params))
+    rare = PromptQuery(search="summarize-1234")
+    sql, params = listing_sql(rare)
+    async with await psycopg.AsyncConnection.connect(postgres_url) as db:  # as the store runs a search
+        await db.execute(SEARCH_PLANNER.encode())
+        plan = "\n".join(
+            row[0] for row in await (await db.execute(b"EXPLAIN " + sql.encode(), params)).fetchall()
+        )
     assert "prompts_name_trgm" in plan and "prompts_description_trgm" in plan, plan
     assert "Seq Scan on prompts" not in plan, plan
-    found = await store.list_prompts(PromptQuery(search="mpt-1234"))
-    assert [p.name for p in found.prompts] == ["team/prompt-1234"] + [
-        f"team/prompt-1234{i}" for i in range(10)
+
+    async def index_scans() -> int:
+        rows = await query(
+            postgres_url, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'prompts_name_trgm'"
+        )
+        return int(rows[0][0])
+
+    before = await index_scans()
+    found = await store.list_prompts(rare)
+    assert [p.name for p in found.prompts] == ["team-40/summarize-12340", "team-45/summarize-12345"]
+
+    async def used() -> bool:  # the server publishes its counters within a second or so
+        return await index_scans() > before
+
+    await eventually(used, "the store's own search used the trigram index")
+    common = await store.list_prompts(PromptQuery(search="summarize", limit=3))
+    assert [p.name for p in common.prompts] == [
+        "team-0/summarize-100",
+        "team-0/summarize-1000",
+        "team-0/summarize-10000",
     ]
 
 
@@ -360,8 +383,33 @@ async def test_a_restart_between_requests_is_not_noticed(
         # Every pooled connection is dead now: the first request finds one, the pool drops the others.
         assert (await opened.get_version("steady")).version == 1
         assert (await opened.publish_version("steady", 1, text("v2"))).version == 2
+        postgres_cluster.restart()
+        # A write that meets a dead connection before COMMIT is retried whole on a fresh one.
+        assert (await opened.publish_version("steady", 2, text("v3"))).version == 3
+        history = await opened.list_versions("steady", before_version=None, limit=10)
+        assert [v.version for v in history.versions] == [3, 2, 1]
     finally:
         await opened.aclose()
+
+
+async def test_a_connection_lost_at_commit_is_reported_as_an_unknown_outcome(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    await store.create_prompt("fragile", PromptMeta(), text("v1"))
+    # A trigger that runs at COMMIT and kills its own connection: the client never hears the outcome.
+    await query(
+        postgres_url,
+        "CREATE FUNCTION die() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;"
+        " CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON changes"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die()",
+    )
+    with pytest.raises(UnavailableError, match="may or may not have been applied: read the prompt"):
+        await store.publish_version("fragile", 1, text("v2"))
+    await query(postgres_url, "DROP TRIGGER die_at_commit ON changes")
+    latest = (await store.get_summary("fragile")).latest_version  # not retried: written at most once
+    assert latest == 1
+    assert (await store.publish_version("fragile", latest, text("v2"))).version == 2
 
 
 async def test_opening_with_postgres_down_is_a_clear_error() -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -46,8 +47,9 @@ def no_ambient_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 async def create_and_read(url: str) -> str:
     store = await PostgresStore.open(url)
     try:
-        await store.create_prompt("p", PromptMeta(), VersionDraft(type="text", template="hello"))
-        return (await store.get_version("p")).template or ""
+        name = f"p-{uuid.uuid4().hex[:8]}"
+        await store.create_prompt(name, PromptMeta(), VersionDraft(type="text", template="hello"))
+        return (await store.get_version(name)).template or ""
     finally:
         await store.aclose()
 
@@ -56,7 +58,9 @@ async def test_the_password_may_come_from_the_url(
     postgres_cluster: PostgresCluster, guarded: tuple[str, str]
 ) -> None:
     role, database = guarded
-    assert await create_and_read(postgres_cluster.url(database, user=role, password=PASSWORD)) == "hello"
+    url = postgres_cluster.url(database, user=role, password=PASSWORD)
+    assert await create_and_read(url) == "hello"
+    assert await create_and_read(url.replace("postgresql://", "postgres://", 1)) == "hello"  # both schemes
 
 
 async def test_the_password_may_come_from_pgpassword(
