@@ -171,6 +171,11 @@ def test_a_password_is_not_shown_even_when_the_url_is_invalid(tmp_path: Path) ->
             "--from postgresql://a:***@127.0.0.1:5999/team and --to postgres://b@127.0.0.1:5999/team "
             "are the same store",
         ),
+        (
+            "postgresql://a@db.internal:five/team",
+            "postgresql://b@DB.internal:five/team",
+            "are the same store",
+        ),
     ],
 )
 def test_bad_postgres_specs_are_refused_clearly(source: str, destination: str, says: str) -> None:

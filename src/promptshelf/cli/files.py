@@ -177,11 +177,14 @@ def _same_store(a: Settings, b: Settings) -> bool:
     return True
 
 
-def _database_of(settings: Settings) -> tuple[str, int, str]:
-    """Which database a URL names (host, port, name), whoever logs in to it."""
+def _database_of(settings: Settings) -> tuple[str, str, str]:
+    """Which database a URL names (host, port, name), whoever logs in to it. Read leniently: a URL libpq
+    will refuse (a port that is no number) is compared as written, and refused when it is opened."""
     url = settings.database_url.get_secret_value() if settings.database_url else ""
     parts = urlsplit(url)
-    return (parts.hostname or "localhost", parts.port or 5432, parts.path.lstrip("/"))
+    host_port = parts.netloc.rpartition("@")[2]
+    host, _, port = host_port.rpartition(":") if not host_port.endswith("]") else (host_port, "", "")
+    return ((host or host_port or "localhost").lower(), port or "5432", parts.path.lstrip("/"))
 
 
 def _progress_wanted(as_json: bool) -> bool:
