@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -196,11 +197,47 @@ def wrk_figures(output: str) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far (those gone count as nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have been waited for (the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_pids(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the database (the replicas' pools and listeners)."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def http_throughput(
-    store_args: list[str], prompts: int, seconds: float, connections: int, rounds: int, tmp: Path
+    url: str, prompts: int, seconds: float, connections: int, rounds: int, tmp: Path
 ) -> dict[str, Any]:
     """Requests per second with one replica and with two, ``rounds`` times each, alternating (so that a
-    burst of other work on the machine does not land on one side only); the median round counts."""
+    burst of other work on the machine does not land on one side only); the median round counts.
+
+    Also the CPU time one request costs with one replica (the replica, PostgreSQL's server processes,
+    wrk), measured from /proc: unlike requests per second it hardly depends on what else the machine
+    runs, and from it follows what two replicas can reach on two otherwise idle cores: one replica is
+    bound by its own core (1/replica), two by both cores shared by everything (2/(replica + PostgreSQL +
+    wrk)); their ratio is the projected speed-up.
+    """
     rng = random.Random(11)
     live = [index for index in range(prompts) if not bench_scale.is_archived(index)]
     script = tmp / "prompts_get.lua"
@@ -212,31 +249,43 @@ def http_throughput(
         "load_average_before": os.getloadavg()[0],
     }
     measured: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    store_args = ["--backend", "postgres", "--database-url", url]
     with ReplicaSet(tmp, store_args, env=clean_env()) as replicas:
         replicas.start(2)
         # Warm up both (imports, pools), then measure; the same total number of connections each time.
         for warm in [run_wrk(r.base, script, 2, connections // 2) for r in replicas]:
             warm.communicate()
+        backends = backend_pids(url)
         for _ in range(rounds):
             for count in (1, 2):
                 chosen = replicas.replicas[:count]
+                servers = [replica.process.pid for replica in chosen]
+                before = (cpu_seconds(servers), cpu_seconds(backends), children_cpu_seconds())
                 runs = [run_wrk(r.base, script, seconds, connections // count) for r in chosen]
                 outputs = [run.communicate()[0] for run in runs]
+                after = (cpu_seconds(servers), cpu_seconds(backends), children_cpu_seconds())
                 figures = [wrk_figures(output) for output in outputs]
                 if any(figure["failed"] for figure in figures):
                     raise RuntimeError("requests failed during the HTTP run:\n" + "\n".join(outputs))
+                requests = sum(f["requests"] for f in figures)
                 measured[count].append(
                     {
                         "per_second": sum(f["per_second"] for f in figures),
-                        "requests": sum(f["requests"] for f in figures),
+                        "requests": requests,
                         "failed": sum(f["failed"] for f in figures),
                         "median_ms": max(f["median_ms"] for f in figures),
+                        "cpu_ms_replica": (after[0] - before[0]) * 1000 / requests,
+                        "cpu_ms_postgres": (after[1] - before[1]) * 1000 / requests,
+                        "cpu_ms_wrk": (after[2] - before[2]) * 1000 / requests,
                     }
                 )
     for count, runs in measured.items():
         middle = sorted(runs, key=lambda run: run["per_second"])[len(runs) // 2]
         results[f"replicas_{count}"] = {**middle, "every_round": [run["per_second"] for run in runs]}
     results["ratio"] = results["replicas_2"]["per_second"] / results["replicas_1"]["per_second"]
+    one = results["replicas_1"]
+    cost = one["cpu_ms_replica"] + one["cpu_ms_postgres"] + one["cpu_ms_wrk"]
+    results["projected_ratio_idle"] = min(2.0, 2 * one["cpu_ms_replica"] / cost)
     return results
 
 
@@ -278,7 +327,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         if not args.no_http:
             results["http"] = http_throughput(
-                ["--backend", "postgres", "--database-url", url],
+                url,
                 prompts,
                 args.http_seconds,
                 args.connections,
@@ -343,6 +392,12 @@ def print_table(results: dict[str, Any]) -> None:
                 + ", ".join(f"{value:.0f}" for value in figure["every_round"])
             )
         print(f"  two / one: {http['ratio']:.2f}x   (target >= {TARGETS['two_replicas_ratio']}x)")
+        one = http["replicas_1"]
+        print(
+            f"  CPU per request with one replica: replica {one['cpu_ms_replica']:.2f} ms, PostgreSQL "
+            f"{one['cpu_ms_postgres']:.2f} ms, wrk {one['cpu_ms_wrk']:.2f} ms; two / one on 2 idle cores "
+            f"at most {http['projected_ratio_idle']:.2f}x"
+        )
     checks = verdicts(results)
     print("\ntargets: " + ", ".join(f"{name} {'PASS' if ok else 'FAIL'}" for name, ok in checks.items()))
 
