@@ -202,8 +202,12 @@ def outage_answers(replica_url: str, name: str) -> list[str]:
                 heard.append(f"{tool}: answered")
             except ToolError as exc:
                 heard.append(f"{tool}: {exc.code}")
-        answer = client.call("prompts/get", {"name": name, "arguments": {}})
-        heard.append(f"prompts/get: {answer.get('error', {}).get('data', {}).get('code', answer)}")
+        for method, params in (
+            ("prompts/get", {"name": name, "arguments": {}}),
+            ("resources/read", {"uri": f"prompt://{name}"}),
+        ):
+            answer = client.call(method, params)
+            heard.append(f"{method}: {answer.get('error', {}).get('data', {}).get('code', answer)}")
     return heard
 
 
@@ -227,6 +231,7 @@ async def test_replicas_answer_unavailable_while_postgresql_is_down_and_recover_
                     "list_prompts: unavailable",
                     "update_prompt: unavailable",
                     "prompts/get: unavailable",
+                    "resources/read: unavailable",
                 ], f"{replica.name}: {heard}"
                 assert replica.alive and replica.healthy()
         finally:
