@@ -197,16 +197,21 @@ def wrk_figures(output: str) -> dict[str, float]:
     }
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time the processes have used so far (those gone count as nothing)."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User plus system CPU time each process has used so far (those gone are left out)."""
+    used: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings by the processes alive at both."""
+    return sum(after[pid] - before[pid] for pid in before if pid in after)
 
 
 def children_cpu_seconds() -> float:
@@ -216,12 +221,14 @@ def children_cpu_seconds() -> float:
 
 
 def backend_pids(url: str) -> list[int]:
-    """The PostgreSQL server processes serving the database (the replicas' pools and listeners)."""
+    """The PostgreSQL server processes serving the database's clients (the replicas' pools and listeners;
+    not autovacuum, which comes and goes)."""
     import psycopg
 
     with psycopg.connect(url) as connection:
         rows = connection.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
         ).fetchall()
     return [int(row[0]) for row in rows]
 
@@ -255,11 +262,11 @@ def http_throughput(
         # Warm up both (imports, pools), then measure; the same total number of connections each time.
         for warm in [run_wrk(r.base, script, 2, connections // 2) for r in replicas]:
             warm.communicate()
-        backends = backend_pids(url)
         for _ in range(rounds):
             for count in (1, 2):
                 chosen = replicas.replicas[:count]
                 servers = [replica.process.pid for replica in chosen]
+                backends = backend_pids(url)
                 before = (cpu_seconds(servers), cpu_seconds(backends), children_cpu_seconds())
                 runs = [run_wrk(r.base, script, seconds, connections // count) for r in chosen]
                 outputs = [run.communicate()[0] for run in runs]
@@ -274,8 +281,8 @@ def http_throughput(
                         "requests": requests,
                         "failed": sum(f["failed"] for f in figures),
                         "median_ms": max(f["median_ms"] for f in figures),
-                        "cpu_ms_replica": (after[0] - before[0]) * 1000 / requests,
-                        "cpu_ms_postgres": (after[1] - before[1]) * 1000 / requests,
+                        "cpu_ms_replica": cpu_used(before[0], after[0]) * 1000 / requests,
+                        "cpu_ms_postgres": cpu_used(before[1], after[1]) * 1000 / requests,
                         "cpu_ms_wrk": (after[2] - before[2]) * 1000 / requests,
                     }
                 )
