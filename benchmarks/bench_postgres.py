@@ -214,6 +214,13 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - before[pid] for pid in before if pid in after)
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time every process on the machine has used so far (all cores; from /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds() -> float:
     """CPU time of this process's children that have been waited for (the wrk runs)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -268,9 +275,13 @@ def http_throughput(
                 servers = [replica.process.pid for replica in chosen]
                 backends = backend_pids(url)
                 before = (cpu_seconds(servers), cpu_seconds(backends), children_cpu_seconds())
+                machine_before, started = machine_cpu_seconds(), time.perf_counter()
                 runs = [run_wrk(r.base, script, seconds, connections // count) for r in chosen]
                 outputs = [run.communicate()[0] for run in runs]
                 after = (cpu_seconds(servers), cpu_seconds(backends), children_cpu_seconds())
+                elapsed = time.perf_counter() - started
+                ours = cpu_used(before[0], after[0]) + cpu_used(before[1], after[1]) + after[2] - before[2]
+                others = (machine_cpu_seconds() - machine_before - ours) / elapsed
                 figures = [wrk_figures(output) for output in outputs]
                 if any(figure["failed"] for figure in figures):
                     raise RuntimeError("requests failed during the HTTP run:\n" + "\n".join(outputs))
@@ -284,6 +295,7 @@ def http_throughput(
                         "cpu_ms_replica": cpu_used(before[0], after[0]) * 1000 / requests,
                         "cpu_ms_postgres": cpu_used(before[1], after[1]) * 1000 / requests,
                         "cpu_ms_wrk": (after[2] - before[2]) * 1000 / requests,
+                        "other_processes_cores": max(0.0, others),
                     }
                 )
     for count, runs in measured.items():
@@ -399,6 +411,10 @@ def print_table(results: dict[str, Any]) -> None:
                 + ", ".join(f"{value:.0f}" for value in figure["every_round"])
             )
         print(f"  two / one: {http['ratio']:.2f}x   (target >= {TARGETS['two_replicas_ratio']}x)")
+        busy = [http[f"replicas_{count}"]["other_processes_cores"] for count in (1, 2)]
+        print(
+            f"  other processes on the machine used {busy[0]:.2f} and {busy[1]:.2f} cores during these runs"
+        )
         one = http["replicas_1"]
         print(
             f"  CPU per request with one replica: replica {one['cpu_ms_replica']:.2f} ms, PostgreSQL "
