@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests use (a throwaway PostgreSQL cluster, Chromium for the page tests,
-# wrk for benchmarks/bench_http.py),
+# nginx as the load balancer in front of replicas, wrk for benchmarks/bench_postgres.py and bench_http.py),
 # only those that are missing. Needs root (or sudo) when something is missing; prints what it installs.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ packages=(
   postgresql
   postgresql-contrib
   chromium
+  nginx-light
   wrk
 )
 
@@ -27,3 +28,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Debian starts nginx's default site on port 80 when it installs it; the tests run their own nginx.
+if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
+  "${sudo_cmd[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

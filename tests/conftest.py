@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,20 @@ def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
     if not postgres_cluster.is_running():
         postgres_cluster.start()
     postgres_cluster.sql(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failing test that used server processes (any fixture value with ``failure_report()``, such as
+    ``tests.support.replicas.ReplicaSet``) gets their logs in its report."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        for part in value if isinstance(value, tuple) else (value,):
+            describe = getattr(part, "failure_report", None)
+            if callable(describe):
+                text = describe()
+                if text:
+                    report.sections.append((f"server logs ({name})", text))

@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import conninfo
@@ -47,8 +48,10 @@ class Target:
         try:
             params = conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
+            # libpq quotes the part it could not parse, which may be the password itself.
+            guessed = _password_in(url)
             raise InvalidArgumentError(
-                f"invalid PostgreSQL URL {scrub(url, None)!r}: {scrub(str(exc), None)} "
+                f"invalid PostgreSQL URL {scrub(url, guessed)!r}: {scrub(str(exc), guessed)} "
                 "(expected postgresql://USER@HOST:PORT/DATABASE)",
                 argument="database_url",
             ) from None
@@ -76,6 +79,15 @@ def scrub(text: str, password: str | None) -> str:
         text = text.replace(password, "***")
     text = _URL_PASSWORD.sub(r"\1***@", text)
     return _KEYWORD_PASSWORD.sub(r"\1***", text)
+
+
+def _password_in(url: str) -> str | None:
+    """The password of a URL libpq refused, read the lenient way (``user:pass@`` before the host)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import click
@@ -80,15 +81,19 @@ def import_command(as_json: bool, path: Path, dry_run: bool, message: str | None
         click.echo(_import_text(report))
 
 
+SPEC_HELP = "sqlite:PATH, postgresql://... (postgres://...), posthog or statsig."
+
+
 @click.command("copy")
 @json_option
-@click.option("--from", "source", required=True, metavar="SPEC", help="sqlite:PATH, posthog or statsig.")
-@click.option("--to", "destination", required=True, metavar="SPEC", help="sqlite:PATH, posthog or statsig.")
+@click.option("--from", "source", required=True, metavar="SPEC", help=SPEC_HELP)
+@click.option("--to", "destination", required=True, metavar="SPEC", help=SPEC_HELP)
 @click.option("--dry-run", is_flag=True, help="Print what would be copied; write nothing.")
 def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) -> None:
     """Copy every prompt with its history and labels from one backend to another.
 
-    Vendor credentials come from the environment (POSTHOG_*, STATSIG_*). Running it again after an
+    Vendor credentials come from the environment (POSTHOG_*, STATSIG_*); a PostgreSQL password from the
+    URL, PGPASSWORD or ~/.pgpass. Running it again after an
     interruption resumes: versions already copied are recognised by content and not copied twice.
     Version numbers are kept when the destination starts empty; a destination that already has a
     prompt of that name gets the copied versions after its own, and the summary shows the mapping.
@@ -96,7 +101,7 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
     from_settings = _spec_settings(source, "--from")
     to_settings = _spec_settings(destination, "--to")
     if _same_store(from_settings, to_settings):
-        raise click.UsageError(f"--from {source} and --to {destination} are the same store")
+        raise click.UsageError(f"--from {_shown(source)} and --to {_shown(destination)} are the same store")
     if to_settings.read_only and not dry_run:
         check_writable(to_settings)
 
@@ -109,8 +114,8 @@ def copy_command(as_json: bool, source: str, destination: str, dry_run: bool) ->
                     return await copy_prompts(
                         PromptService(source_store, cli_policy(from_settings)),
                         PromptService(destination_store, cli_policy(to_settings)),
-                        source_name=source,
-                        destination_name=destination,
+                        source_name=_shown(source),
+                        destination_name=_shown(destination),
                         dry_run=dry_run,
                         observer=bar,
                     )
@@ -142,11 +147,24 @@ def _spec_settings(spec: str, option: str) -> Settings:
     kind, _, rest = spec.partition(":")
     if kind == "sqlite" and rest:
         return build_settings(backend="sqlite", db=Path(rest))
+    if kind in ("postgres", "postgresql") and rest.startswith("//"):
+        return build_settings(backend="postgres", database_url=spec)
     if kind in ("posthog", "statsig") and not rest:
         return build_settings(backend=kind)
     raise click.BadParameter(
-        f"{spec!r} is not a store: use sqlite:PATH, posthog or statsig", param_hint=option
+        f"{_shown(spec)!r} is not a store: use sqlite:PATH, postgresql://..., posthog or statsig",
+        param_hint=option,
     )
+
+
+def _shown(spec: str) -> str:
+    """A SPEC as it may be printed: a PostgreSQL URL's password replaced by ``***``."""
+    parts = urlsplit(spec)
+    if parts.scheme not in ("postgres", "postgresql") or parts.password is None:
+        return spec
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _same_store(a: Settings, b: Settings) -> bool:
@@ -154,7 +172,19 @@ def _same_store(a: Settings, b: Settings) -> bool:
         return False
     if a.backend == "sqlite":
         return a.db.expanduser().resolve() == b.db.expanduser().resolve()
+    if a.backend == "postgres":
+        return _database_of(a) == _database_of(b)
     return True
+
+
+def _database_of(settings: Settings) -> tuple[str, str, str]:
+    """Which database a URL names (host, port, name), whoever logs in to it. Read leniently: a URL libpq
+    will refuse (a port that is no number) is compared as written, and refused when it is opened."""
+    url = settings.database_url.get_secret_value() if settings.database_url else ""
+    parts = urlsplit(url)
+    host_port = parts.netloc.rpartition("@")[2]
+    host, _, port = host_port.rpartition(":") if not host_port.endswith("]") else (host_port, "", "")
+    return ((host or host_port or "localhost").lower(), port or "5432", parts.path.lstrip("/"))
 
 
 def _progress_wanted(as_json: bool) -> bool:
