@@ -137,7 +137,10 @@ def effective_variables(
     appear in the text with includes expanded (so MCP clients ask for them in reading order).
     """
     own_declared = list(declared)
-    merged = {v.name: v for v in merge_variables(own_declared, included, derived_variables(texts))}
+    merged = {v.name: v for v in merge_variables(own_declared, included)}
+    # Only a placeholder nothing declares becomes a Variable of its own (building one is a pydantic pass,
+    # and on every prompt fetch each placeholder is usually declared).
+    merged.update((name, Variable(name=name)) for name in placeholders(texts) if name not in merged)
     order = [v.name for v in own_declared]
     order += placeholders(expanded_texts if expanded_texts is not None else texts)
     order += list(merged)
