@@ -137,9 +137,16 @@ def effective_variables(
     appear in the text with includes expanded (so MCP clients ask for them in reading order).
     """
     own_declared = list(declared)
-    merged = {v.name: v for v in merge_variables(own_declared, included, derived_variables(texts))}
+    texts = list(texts)
+    found = placeholders(texts)
+    merged = {v.name: v for v in merge_variables(own_declared, included)}
+    # Only a placeholder nothing declares becomes a Variable of its own (building one is a pydantic pass,
+    # and on every prompt fetch each placeholder is usually declared).
+    merged.update((name, Variable(name=name)) for name in found if name not in merged)
     order = [v.name for v in own_declared]
-    order += placeholders(expanded_texts if expanded_texts is not None else texts)
+    if expanded_texts is not None and (expanded := list(expanded_texts)) != texts:
+        found = placeholders(expanded)  # else the same texts: the same names (no include was expanded)
+    order += found
     order += list(merged)
     return [merged[name] for name in dict.fromkeys(order) if name in merged]
 

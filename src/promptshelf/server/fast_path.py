@@ -52,6 +52,7 @@ from mcp.shared.inbound import (
     InboundLadderRejection,
     classify_inbound_request,
     find_duplicated_routing_header,
+    x_mcp_header_map,
 )
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp.shared.message import ServerMessageMetadata
@@ -121,6 +122,7 @@ class FastPath:
         self.app = manager.app
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
+        self._header_free: dict[str, tuple[Mapping[str, Any], bool]] = {}
 
     @staticmethod
     def takes(scope: Scope) -> bool:
@@ -171,7 +173,9 @@ class FastPath:
         if isinstance(verdict, InboundLadderRejection):
             return False
         lifespan_state = self.manager._lifespan_state
-        if await modern._mcp_param_rejection(self.app, request, req, verdict, lifespan_state) is not None:
+        if self._may_reject_params(req) and (
+            await modern._mcp_param_rejection(self.app, request, req, verdict, lifespan_state) is not None
+        ):
             return False
         connection = Connection.from_envelope(
             verdict.protocol_version, verdict.client_info, verdict.client_capabilities
@@ -188,6 +192,26 @@ class FastPath:
         exchange.stream = stream
         await self._exchange(scope, receive, stream, exchange, req, connection, lifespan_state)
         return True
+
+    def _may_reject_params(self, req: JSONRPCRequest) -> bool:
+        """Whether the SDK's ``Mcp-Param-*`` check can refuse ``req``: False only for a call of a tool
+        whose input schema declares no ``x-mcp-header`` (the check compares nothing then; the SDK walks
+        the schema on every call, a tenth of a ``tools/call``). The answer is kept per tool, for as long
+        as the server returns that very schema object."""
+        lookup = self.app.get_tool_input_schema
+        name = (req.params or {}).get("name")
+        if req.method != "tools/call" or lookup is None or not isinstance(name, str):
+            return True
+        try:
+            schema = lookup(name)
+        except Exception:
+            return True  # the SDK's check logs it and lets the call through
+        if schema is None:
+            return True
+        known = self._header_free.get(name)
+        if known is None or known[0] is not schema:
+            known = self._header_free[name] = (schema, not x_mcp_header_map(schema))
+        return not known[1]
 
     async def _exchange(
         self,
