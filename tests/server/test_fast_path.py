@@ -30,8 +30,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.requests import Request
 
 from promptshelf.server import _build
+from promptshelf.server.fast_path import header_dict
 from promptshelf.server.http import (
     FAST_PATH_MCP_VERSION,
     HttpLimits,
@@ -688,3 +690,19 @@ async def test_on_another_sdk_version_the_sdk_answers_every_request(seeded_db: P
 
 def _scope() -> dict[str, Any]:
     return {"type": "http", "method": "POST", "headers": [(b"mcp-protocol-version", MODERN.encode())]}
+
+
+def test_the_classifiers_headers_are_what_the_sdk_hands_it() -> None:
+    # The SDK passes dict(request.headers): each name once, its first value, in first-seen order.
+    raw = [
+        (b"host", b"127.0.0.1"),
+        (b"mcp-name", b"first"),
+        (b"x-other", b"caf\xe9"),
+        (b"mcp-name", b"second"),
+        (b"accept", b"application/json"),
+        (b"x-other", b"later"),
+    ]
+    expected = dict(Request({"type": "http", "headers": raw}).headers)
+    assert header_dict(raw) == expected
+    assert list(header_dict(raw).items()) == list(expected.items())
+    assert header_dict(raw)["mcp-name"] == "first"

@@ -76,6 +76,17 @@ DISCONNECT_WATCH_AFTER: Final = 0.25
 _VERSION_HEADER: Final = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
 
 
+def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """``dict(Request(scope).headers)``, the mapping the SDK hands its classifier (each name once, with
+    its first value, in order), in one pass: Starlette's ``Headers`` rescans the list for every name."""
+    headers: dict[str, str] = {}
+    for key, value in raw:
+        name = key.decode("latin-1")
+        if name not in headers:
+            headers[name] = value.decode("latin-1")
+    return headers
+
+
 class _Exchange(modern._SingleExchangeDispatchContext):
     """The SDK's dispatch context for one exchange, with notifications written straight to the response
     (committing it to SSE) instead of through the SDK's memory stream to its sibling task."""
@@ -169,7 +180,7 @@ class FastPath:
             return False  # a listen response is a notification stream
         if find_duplicated_routing_header(request.headers.items()) is not None:
             return False
-        verdict = classify_inbound_request(decoded, headers=dict(request.headers))
+        verdict = classify_inbound_request(decoded, headers=header_dict(scope["headers"]))
         if isinstance(verdict, InboundLadderRejection):
             return False
         lifespan_state = self.manager._lifespan_state
