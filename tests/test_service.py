@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -150,6 +152,29 @@ class TestRendering:
         assert raw.template == "Hi {{name}}\n{{> footer@production}}" and raw.includes == []
         rendered = await operator.render_prompt("mail", {"name": "Ann"})
         assert rendered.text == "Hi Ann\n-- The team" and rendered.includes == ["footer@1"]
+
+    async def test_a_prompt_fetched_again_renders_from_its_current_version(
+        self, service: PromptService
+    ) -> None:
+        await service.create_prompt("greet", template="Hi {{name}}")
+        first = await service.resolve("greet")
+        first.variables.append(Variable(name="mutated"))  # a caller's copy: the next fetch is unaffected
+        assert [v.name for v in (await service.resolve("greet")).variables] == ["name"]
+        await service.update_prompt("greet", base_version=1, template="Hi {{name}} from {{place}}")
+        again = await service.resolve("greet")
+        assert (again.version.version, [v.name for v in again.variables]) == (2, ["name", "place"])
+        assert (await service.render_prompt("greet", {"name": "Ann", "place": "Oslo"})).text == (
+            "Hi Ann from Oslo"
+        )
+
+    async def test_versions_fetched_are_not_kept_alive_by_the_service(self, service: PromptService) -> None:
+        await service.create_prompt("greet", template="Hi {{name}}")
+        resolved = await service.resolve("greet")
+        version = weakref.ref(resolved.version)
+        del resolved
+        await service.create_prompt("other", template="x")  # a commit: the store's read cache lets go
+        gc.collect()
+        assert version() is None
 
     async def test_an_include_of_a_missing_prompt_names_the_include(self, service: PromptService) -> None:
         await service.create_prompt("mail", template="{{> nowhere}}")

@@ -187,6 +187,24 @@ class TestSubstitute:
             render_texts(texts, {"a": "x" * 5_000})
         assert render_texts(texts, {"a": "x" * 39}) == ["x" * 39 * 50_000, "and " + "x" * 39]
 
+    @given(
+        texts=st.lists(st.text(alphabet="ab{}", max_size=40), min_size=1, max_size=3),
+        values=st.dictionaries(st.sampled_from("ab"), st.text(alphabet="xy", max_size=30), max_size=2),
+        limit=st.integers(min_value=0, max_value=120),
+    )
+    def test_a_render_is_refused_exactly_when_it_would_pass_the_limit(
+        self, texts: list[str], values: dict[str, str], limit: int
+    ) -> None:
+        texts = [text.replace("{a}", "{{a}}").replace("{b}", "{{b}}") for text in texts]
+        expected = [substitute(text, values) for text in texts]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(template, "MAX_EXPANDED_CHARS", limit)
+            if sum(map(len, expected)) > limit:
+                with pytest.raises(InvalidArgumentError, match="would be"):
+                    render_texts(texts, values)
+            else:
+                assert render_texts(texts, values) == expected
+
 
 class Loader:
     """Includes from a dict of name (or ``name@version``) to template, counting the loads."""

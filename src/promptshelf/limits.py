@@ -201,25 +201,43 @@ def check_text(text: str, argument: str, where: str | None = None) -> None:
 
 def check_json(value: Any, argument: str, *, where: str | None = None, max_depth: int | None = None) -> None:
     """Refuse non-finite numbers and lone surrogates anywhere in a JSON value (and nesting deeper than
-    ``max_depth``), naming where: ``config.a[2]``. Iterative, so any depth the parser accepted is safe."""
-    pending: list[tuple[Any, str, int]] = [(value, where or argument, 0)]
+    ``max_depth``), naming where: ``config.a[2]``. Iterative, so any depth the parser accepted is safe.
+
+    Where an item sits is kept as a chain of steps and spelled out only for an error: every render checks
+    its variables, and nearly all of them pass."""
+    pending: list[tuple[Any, _Where, int]] = [(value, where or argument, 0)]
     while pending:
-        item, where, depth = pending.pop()
+        item, path, depth = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                check_text(item, argument, _spell(path))
+            continue
         if isinstance(item, float) and not math.isfinite(item):
             raise InvalidArgumentError(
-                f"{where} is {item}: JSON numbers must be finite (no NaN or Infinity)", argument=argument
+                f"{_spell(path)} is {item}: JSON numbers must be finite (no NaN or Infinity)",
+                argument=argument,
             )
-        if isinstance(item, str):
-            check_text(item, argument, where)
-            continue
         if isinstance(item, Mapping | list | tuple) and max_depth is not None and depth >= max_depth:
             raise InvalidArgumentError(
-                f"{argument} nests deeper than {max_depth} levels (at {where})", argument=argument
+                f"{argument} nests deeper than {max_depth} levels (at {_spell(path)})", argument=argument
             )
         if isinstance(item, Mapping):
             for key, inner in item.items():
-                if isinstance(key, str):
-                    check_text(key, argument, f"a key of {where}")
-                pending.append((inner, f"{where}.{key}", depth + 1))
+                if isinstance(key, str) and not key.isascii():
+                    check_text(key, argument, f"a key of {_spell(path)}")
+                pending.append((inner, (path, key, False), depth + 1))
         elif isinstance(item, list | tuple):
-            pending.extend((inner, f"{where}[{index}]", depth + 1) for index, inner in enumerate(item))
+            pending.extend((inner, (path, index, True), depth + 1) for index, inner in enumerate(item))
+
+
+_Where = str | tuple[Any, object, bool]
+"""Where an item sits: the root's name, or (the parent's place, a key or index, whether an index)."""
+
+
+def _spell(path: _Where) -> str:
+    """``config.a[2]`` for ``(("config", "a", False), 2, True)``."""
+    steps: list[str] = []
+    while not isinstance(path, str):
+        path, step, is_index = path
+        steps.append(f"[{step}]" if is_index else f".{step}")
+    return path + "".join(reversed(steps))

@@ -8,6 +8,7 @@ includes and rendering.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,9 @@ class PromptService:
         self.store = store
         self.policy = policy or Policy()
         validate_label(self.policy.default_label, allow_latest=True)
+        self._plain: dict[int, tuple[weakref.ref[PromptVersion], list[Variable]]] = {}
+        """The effective variables of versions without includes, by the identity of the version object,
+        for as long as it lives (see ``_plain_variables``)."""
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -164,9 +168,7 @@ class PromptService:
         self, resolved: Resolved, variables: Mapping[str, Any], *, strict: bool
     ) -> RenderedPrompt:
         """Render a version already resolved (the MCP surface also needs its description)."""
-        limits.check_json(dict(variables), "variables")
-        bindings = templating.bind(resolved.variables, variables, strict=strict)
-        rendered = templating.render_texts(resolved.texts, bindings.values)
+        rendered, unused = self.render_texts(resolved, variables, strict=strict)
         found = resolved.version
         return RenderedPrompt(
             name=found.name,
@@ -175,10 +177,19 @@ class PromptService:
             text=rendered[0] if found.type == "text" else None,
             messages=_with_contents(found.messages, rendered) if found.type == "chat" else None,
             config=found.config,
-            unused=bindings.unused,
+            unused=unused,
             includes=resolved.includes,
             source=found.source,
         )
+
+    def render_texts(
+        self, resolved: Resolved, variables: Mapping[str, Any], *, strict: bool
+    ) -> tuple[list[str], list[str]]:
+        """The texts of a resolved version rendered (the template, or each message's content, in order),
+        and the given variables it does not use: ``render_resolved`` without building its result."""
+        limits.check_json(dict(variables), "variables")
+        bindings = templating.bind(resolved.variables, variables, strict=strict)
+        return templating.render_texts(resolved.texts, bindings.values), bindings.unused
 
     async def resolve(
         self,
@@ -190,6 +201,9 @@ class PromptService:
     ) -> Resolved:
         """The version a selector names, its texts (includes expanded) and its effective variables."""
         found = await self._select(name, version=version, label=label)
+        plain = self._plain_variables(found)
+        if plain is not None:
+            return Resolved(found, found.text_parts, list(plain))
         texts = found.text_parts
         if not resolve_includes:
             return Resolved(found, texts, templating.effective_variables(found.variables, texts))
@@ -218,6 +232,29 @@ class PromptService:
             found.variables, texts, expanded.included_variables, expanded.texts
         )
         return Resolved(found, expanded.texts, variables, list(dict.fromkeys(includes)))
+
+    def _plain_variables(self, found: PromptVersion) -> list[Variable] | None:
+        """The effective variables of ``found`` if its texts include nothing (with or without includes
+        resolved, they are then the same), else None.
+
+        A version is immutable and a store with a read cache hands out the same object until anything
+        commits, so the answer is kept with the object (by its identity, dropped when it is collected)
+        instead of being worked out on every fetch of a popular prompt.
+        """
+        key = id(found)
+        known = self._plain.get(key)
+        if known is not None and known[0]() is found:
+            return known[1]
+        texts = found.text_parts
+        if any(True for text in texts for _ in templating.include_spans(text)):
+            return None
+        variables = templating.effective_variables(found.variables, texts)
+
+        def forget(_: weakref.ref[PromptVersion]) -> None:
+            self._plain.pop(key, None)
+
+        self._plain[key] = (weakref.ref(found, forget), variables)
+        return variables
 
     async def list_versions(
         self, name: str, *, before_version: int | None = None, limit: int = 20

@@ -16,6 +16,7 @@ Modules, by responsibility:
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -98,6 +99,14 @@ def _uvicorn(app: Any, host: str, port: int, settings: Settings, stack: HttpStac
     return uvicorn.Server(config)
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything built so far (modules, the SDK's and pydantic's schemas, the app) out of the
+    cyclic garbage collector's reach: they live as long as the process, and a full collection walking
+    them all cost about a tenth of every request's time under load."""
+    gc.collect()
+    gc.freeze()
+
+
 def _log_to_stderr() -> None:
     root = logging.getLogger()
     if not any(getattr(handler, "stream", None) is sys.stderr for handler in root.handlers):
@@ -166,6 +175,7 @@ async def _serve_http(
             fast_path=settings.http_fast_path,
         )
         server = _uvicorn(app, host, port, settings, stack)
+        _freeze_startup_objects()
         address = f"[{host}]" if ":" in host else host
         logger.info(
             "serving MCP at http://%s:%d/mcp (store: %s; HTTP stack: %s + %s)",

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from promptshelf import __version__
 from promptshelf.errors import ForbiddenError, InvalidArgumentError, NotFoundError, PromptshelfError
-from promptshelf.model import LATEST, Message, validate_label, validate_name
+from promptshelf.model import LATEST, Role, validate_label, validate_name
 from promptshelf.server import uris
 from promptshelf.server.notifications import ChangeHub
 from promptshelf.server.tools import TOOLS, TOOLS_BY_NAME, ToolSpec
@@ -185,21 +185,21 @@ class PromptshelfMCP:
     ) -> types.GetPromptResult:
         try:
             resolved = await self.service.resolve(params.name)
-            rendered = self.service.render_resolved(resolved, params.arguments or {}, strict=True)
-            description = resolved.version.description
+            texts, _ = self.service.render_texts(resolved, params.arguments or {}, strict=True)
         except NotFoundError as exc:
             raise invalid_params(f"unknown prompt {params.name!r}: {exc.message}", exc) from None
         except InvalidArgumentError as exc:
             raise invalid_params(f"prompt {params.name!r}: {exc.message}", exc) from None
         except PromptshelfError as exc:
             raise internal_error(exc) from None
-        if rendered.text is not None:
-            messages = [_user_message(rendered.text)]
+        found = resolved.version
+        if found.type == "text":
+            messages = [_user_message(texts[0])]
         else:
-            chat = rendered.messages or []
-            system = [_user_message(message.content) for message in chat if message.role == "system"]
-            messages = system + [_message(message) for message in chat if message.role != "system"]
-        return types.GetPromptResult(description=description, messages=messages)
+            chat = list(zip((message.role for message in found.messages or []), texts, strict=True))
+            messages = [_user_message(text) for role, text in chat if role == "system"]
+            messages += [_message(role, text) for role, text in chat if role != "system"]
+        return types.GetPromptResult(description=found.description, messages=messages)
 
     # -- resources -----------------------------------------------------------------------------------
 
@@ -456,6 +456,6 @@ def _user_message(text: str) -> types.PromptMessage:
     return types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))
 
 
-def _message(message: Message) -> types.PromptMessage:
-    role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" else "user"
-    return types.PromptMessage(role=role, content=types.TextContent(type="text", text=message.content))
+def _message(role: Role, text: str) -> types.PromptMessage:
+    mcp_role: Literal["user", "assistant"] = "assistant" if role == "assistant" else "user"
+    return types.PromptMessage(role=mcp_role, content=types.TextContent(type="text", text=text))

@@ -4,8 +4,9 @@ For a 2026-07-28 POST the SDK (``mcp.server._streamable_http_modern.handle_moder
 builds a memory stream, a task group with two tasks and a timeout scope for every request, only to
 cancel them when the handler answers within the keep-alive window, as nearly every handler does: about
 half of what a request costs. ``FastPath`` walks the same ladder with the SDK's own functions and
-answers the request with the SDK's own kernel (``serve_one``), error mapping (``_to_jsonrpc_response``,
-``modern_error_data``) and writer (``_write``, ``_sse_event``); only the streaming is done differently:
+answers the request with the SDK's own kernel (``ServerRunner.on_request``, as ``serve_one`` runs it),
+error mapping (``_to_jsonrpc_response``, ``modern_error_data``) and writer (``_write``, ``_sse_event``);
+only the streaming is done differently:
 
 - the keep-alive window is a timer (``loop.call_later``), not a task group: a handler still running
   after ``DISCONNECT_WATCH_AFTER`` gets a helper task, which from then on does what the SDK's sibling
@@ -43,7 +44,7 @@ from typing import Any, Final
 import anyio
 from mcp.server import _streamable_http_modern as modern
 from mcp.server.connection import Connection
-from mcp.server.runner import serve_one
+from mcp.server.runner import ServerRunner, aclose_shielded
 from mcp.server.streamable_http import check_accept_headers
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware
@@ -246,14 +247,7 @@ class FastPath:
         msg: JSONRPCResponse | JSONRPCError | None = None
         try:
             with handler_scope:
-                coro = serve_one(
-                    self.app,
-                    exchange,
-                    req.method,
-                    req.params,
-                    connection=connection,
-                    lifespan_state=lifespan_state,
-                )
+                coro = self._serve_one(exchange, req, connection, lifespan_state)
                 if stream.committed:  # pragma: no cover - nothing ran yet
                     start_helper()
                 msg = await modern._to_jsonrpc_response(req.id, coro)
@@ -275,6 +269,20 @@ class FastPath:
             )
         else:
             await modern._write(msg, scope, receive, stream.send)
+
+    async def _serve_one(
+        self, exchange: _Exchange, req: JSONRPCRequest, connection: Connection, lifespan_state: Any
+    ) -> dict[str, Any]:
+        """The SDK's ``serve_one`` (its kernel, ``ServerRunner.on_request``, then the connection's teardown),
+        with the teardown's shielded, time-bounded scope opened only when something was registered on the
+        connection's exit stack: a stateless-era connection lives for one request and promptshelf
+        registers nothing on it, and the scope costs about a twentieth of a request."""
+        runner = ServerRunner(self.app, connection, lifespan_state)
+        try:
+            return await runner.on_request(exchange, req.method, req.params)
+        finally:
+            if getattr(connection.exit_stack, "_exit_callbacks", True):
+                await aclose_shielded(connection)
 
     async def _helper(self, receive: Receive, stream: _Stream, handler_scope: anyio.CancelScope) -> None:
         """From ``DISCONNECT_WATCH_AFTER`` on: cancel the handler when the client disconnects, and keep
