@@ -452,6 +452,26 @@ CASES: list[Case] = [
     ),
     edit(GET, "extra envelope key", "fast", body=GET.body.replace(b'"id": 1', b'"id": 1, "extra": 2')),
     edit(GET, "a response", "handed", body=raw({"jsonrpc": "2.0", "id": 1, "result": {}})),
+    # JSON the envelope check parses for the fast path must read as the SDK's own json.loads reads it
+    edit(
+        GET,
+        "repeated argument key",
+        "fast",
+        body=GET.body.replace(b'"name": "Ada"', b'"name": "Bea", "name": "Ada"'),
+    ),
+    edit(GET, "escaped argument", "fast", body=GET.body.replace(b'"Ada"', b'"\\u00c5d\\u0000a\\/"')),
+    edit(
+        GET,
+        "huge integer argument",
+        "fast",
+        body=GET.body.replace(b'"Ada"', b"123456789012345678901234567890"),
+    ),
+    edit(GET, "overflowing number argument", "fast", body=GET.body.replace(b'"Ada"', b"1e400")),
+    edit(GET, "exponent argument", "fast", body=GET.body.replace(b'"Ada"', b"-0.5E-3")),
+    edit(GET, "byte order mark", "sdk", body=b"\xef\xbb\xbf" + GET.body),
+    edit(GET, "UTF-16 body", "sdk", body=GET.body.decode().encode("utf-16")),
+    edit(GET, "blanks around the body", "fast", body=b" \r\n\t" + GET.body + b"\n "),
+    edit(GET, "repeated content-type", "fast", add=[("content-type", "text/plain")]),
     edit(
         GET,
         "over 4 MiB",

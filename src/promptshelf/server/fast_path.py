@@ -63,6 +63,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from promptshelf.server import handoff
+
 logger = logging.getLogger(__name__)
 
 SDK_VERSION: Final = "2.3.0"
@@ -164,24 +166,16 @@ class FastPath:
         has_json, has_sse = check_accept_headers(request)
         if not (has_json and has_sse):
             return False
-        body = await self._body(receive, received)
-        if body is None:
+        parsed = await self._request(scope, receive, received)
+        if parsed is None:
             return False
-        try:
-            decoded = json.loads(body)
-        except (ValueError, RecursionError):
-            return False
-        if not isinstance(decoded, dict) or "id" not in decoded:
-            return False  # a notification or a batch
-        try:
-            req = JSONRPCRequest.model_validate(decoded)
-        except ValidationError:
-            return False
+        req, decoded = parsed
         if req.method == "subscriptions/listen":
             return False  # a listen response is a notification stream
         if find_duplicated_routing_header(request.headers.items()) is not None:
             return False
-        verdict = classify_inbound_request(decoded, headers=header_dict(scope["headers"]))
+        headers = scope.get(handoff.HEADERS) or header_dict(scope["headers"])
+        verdict = classify_inbound_request(decoded, headers=headers)
         if isinstance(verdict, InboundLadderRejection):
             return False
         lifespan_state = self.manager._lifespan_state
@@ -302,6 +296,30 @@ class FastPath:
                     await anyio.sleep(wait)
                     continue
                 await stream.event(b": ping\r\n\r\n")
+
+    async def _request(
+        self, scope: Scope, receive: Receive, received: list[Message]
+    ) -> tuple[JSONRPCRequest, Mapping[str, Any]] | None:
+        """The request as the SDK reads it (``JSONRPCRequest`` and the decoded body), or None for a body
+        it would refuse or answer otherwise (a notification or a batch). Taken from the envelope check
+        when it left it (``handoff.PARSED``), else read and parsed here as the SDK does."""
+        parsed = scope.get(handoff.PARSED)
+        if parsed is not None and len(parsed[0]) <= self.max_body:
+            req: JSONRPCRequest = parsed[1]
+            return req, {"method": req.method, "params": req.params}  # what the SDK reads of the body
+        body = await self._body(receive, received)
+        if body is None:
+            return None
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(decoded, dict) or "id" not in decoded:
+            return None  # a notification or a batch
+        try:
+            return JSONRPCRequest.model_validate(decoded), decoded
+        except ValidationError:
+            return None
 
     async def _body(self, receive: Receive, received: list[Message]) -> bytes | None:
         """The whole body, or None (a disconnect, or over the limit: the SDK's to refuse), keeping every

@@ -30,6 +30,7 @@ from mcp.server.auth.middleware.bearer_auth import (
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp_types import JSONRPCRequest
 from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
@@ -38,6 +39,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from promptshelf.errors import InvalidArgumentError
+from promptshelf.server import handoff
 from promptshelf.server.app import READ_SCOPE, WRITE_SCOPE, PromptshelfMCP
 from promptshelf.server.wire import INVALID_REQUEST, Ignored, Refusal, read_message
 from promptshelf.settings import Settings
@@ -183,6 +185,8 @@ class _GuardMiddleware:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+            if len(headers) == len(scope["headers"]):  # no name repeated: every reading of them agrees
+                scope[handoff.HEADERS] = headers
         await self.app(scope, receive, send)
 
 
@@ -214,12 +218,15 @@ class _EnvelopeMiddleware:
                 break
         last = received[-1]
         if last["type"] == "http.request" and not last.get("more_body", False) and size <= self.max_body:
-            verdict = read_message(b"".join(message.get("body", b"") for message in received))
+            body = b"".join(message.get("body", b"") for message in received)
+            verdict = read_message(body)
             if isinstance(verdict, Ignored):
                 verdict = Refusal(INVALID_REQUEST, f"Invalid request: {verdict.reason}")
             if isinstance(verdict, Refusal):
                 await Response(verdict.reply_json(), 400, media_type="application/json")(scope, receive, send)
                 return
+            if isinstance(verdict, JSONRPCRequest):
+                scope[handoff.PARSED] = (body, verdict)
 
         async def replay() -> Message:
             return received.pop(0) if received else await receive()
