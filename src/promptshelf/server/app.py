@@ -25,6 +25,7 @@ from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.methods import CACHEABLE_METHODS, CacheableMethod
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from promptshelf import __version__
@@ -109,7 +110,7 @@ class PromptshelfMCP:
         )
         # The SDK's default middleware is an OpenTelemetry span per message; promptshelf does not export
         # traces, and it costs latency on every request.
-        self.server.middleware = [self._track_connections, _map_errors]
+        self.server.middleware = [self._middleware]
 
     # -- tools ---------------------------------------------------------------------------------------
 
@@ -375,12 +376,11 @@ class PromptshelfMCP:
         except PromptshelfError as exc:
             raise internal_error(exc) from None
 
-    async def _track_connections(
-        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
-    ) -> HandlerResult:
-        """Middleware: remember each handshake-era connection once it is initialized."""
-        result = await call_next(ctx)
-        if ctx.method != "initialize":
+    async def _middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """The one middleware (each layer costs every request a coroutine): errors mapped, then each
+        handshake-era connection remembered once it is initialized (so that it hears of changes)."""
+        result = await _map_errors(ctx, call_next)
+        if ctx.method != "initialize" and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             connection = connection_of(ctx)
             if connection.initialize_accepted:
                 self.hub.track(connection)
@@ -388,7 +388,7 @@ class PromptshelfMCP:
 
 
 async def _map_errors(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-    """Middleware: whatever a handler raises reaches the client as a JSON-RPC error with a real code.
+    """Whatever a handler raises reaches the client as a JSON-RPC error with a real code.
 
     Handlers map the errors they expect themselves; this is the net under them. Left to the SDK, any other
     exception would answer code 0 with the exception's text (handshake eras): a library's message, or a
