@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -167,14 +168,35 @@ class TestRendering:
             "Hi Ann from Oslo"
         )
 
+    async def test_a_document_fetched_again_shows_every_change_to_its_version(
+        self, service: PromptService
+    ) -> None:
+        await service.create_prompt("greet", template="Hi {{name}}")
+        first = await service.get_prompt("greet")
+        assert await service.get_prompt("greet") == first
+        assert first.json_text == json.dumps(first.to_json(), ensure_ascii=False)
+        await service.set_label("greet", "staging", 1)
+        labelled = await service.get_prompt("greet")
+        assert (labelled.labels, first.labels) == (["staging", "latest"], ["latest"])
+        await service.update_prompt("greet", base_version=1, template="Hello {{name}} in {{place}}")
+        second = await service.get_prompt("greet")
+        assert (second.version, second.template, [v.name for v in second.variables]) == (
+            2,
+            "Hello {{name}} in {{place}}",
+            ["name", "place"],
+        )
+        assert '"version": 2' in second.json_text
+        assert (await service.get_prompt("greet", version=1)).labels == ["staging"]
+
     async def test_versions_fetched_are_not_kept_alive_by_the_service(self, service: PromptService) -> None:
         await service.create_prompt("greet", template="Hi {{name}}")
         resolved = await service.resolve("greet")
         version = weakref.ref(resolved.version)
+        document = weakref.ref(await service.get_prompt("greet"))
         del resolved
         await service.create_prompt("other", template="x")  # a commit: the store's read cache lets go
         gc.collect()
-        assert version() is None
+        assert (version(), document()) == (None, None)
 
     async def test_an_include_of_a_missing_prompt_names_the_include(self, service: PromptService) -> None:
         await service.create_prompt("mail", template="{{> nowhere}}")

@@ -3,6 +3,8 @@ the CLI's ``--json`` output (``model_dump(mode="json")`` is the wire form)."""
 
 from __future__ import annotations
 
+import json
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +17,12 @@ class _Result(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+    @cached_property
+    def json_text(self) -> str:
+        """``to_json()`` as JSON text (a tool result's text content), worked out once: the result is frozen,
+        and the service hands out one ``PromptDocument`` for every fetch of an unchanged version."""
+        return json.dumps(self.to_json(), ensure_ascii=False)
 
 
 class PromptDocument(_Result):

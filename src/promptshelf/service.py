@@ -91,9 +91,9 @@ class PromptService:
         self.store = store
         self.policy = policy or Policy()
         validate_label(self.policy.default_label, allow_latest=True)
-        self._plain: dict[int, tuple[weakref.ref[PromptVersion], list[Variable]]] = {}
-        """The effective variables of versions without includes, by the identity of the version object,
-        for as long as it lives (see ``_plain_variables``)."""
+        self._plain: dict[int, _PlainVersion] = {}
+        """What is worked out once for a version without includes, by the identity of the version object,
+        for as long as it lives (see ``_plain_version``)."""
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -130,27 +130,13 @@ class PromptService:
         label: str | None = None,
         resolve_includes: bool = True,
     ) -> PromptDocument:
-        resolved = await self.resolve(name, version=version, label=label, resolve_includes=resolve_includes)
-        found = resolved.version
-        texts = resolved.texts
-        return PromptDocument(
-            name=found.name,
-            version=found.version,
-            type=found.type,
-            template=texts[0] if found.type == "text" else None,
-            messages=_with_contents(found.messages, texts) if found.type == "chat" else None,
-            config=found.config,
-            variables=resolved.variables,
-            labels=_labels_with_latest(found),
-            tags=found.tags,
-            description=found.description,
-            commit_message=found.commit_message,
-            created_at=found.created_at,
-            created_by=found.created_by,
-            latest_version=found.latest_version,
-            includes=resolved.includes,
-            source=found.source,
-        )
+        found = await self._select(name, version=version, label=label)
+        plain = self._plain_version(found)
+        if plain is None:
+            return _document(await self._expand(found, resolve_includes))
+        if plain.document is None:  # a frozen model: one can serve every fetch of the version
+            plain.document = _document(Resolved(found, found.text_parts, plain.variables))
+        return plain.document
 
     async def render_prompt(
         self,
@@ -201,9 +187,13 @@ class PromptService:
     ) -> Resolved:
         """The version a selector names, its texts (includes expanded) and its effective variables."""
         found = await self._select(name, version=version, label=label)
-        plain = self._plain_variables(found)
+        plain = self._plain_version(found)
         if plain is not None:
-            return Resolved(found, found.text_parts, list(plain))
+            return Resolved(found, found.text_parts, list(plain.variables))
+        return await self._expand(found, resolve_includes)
+
+    async def _expand(self, found: PromptVersion, resolve_includes: bool) -> Resolved:
+        name = found.name
         texts = found.text_parts
         if not resolve_includes:
             return Resolved(found, texts, templating.effective_variables(found.variables, texts))
@@ -233,9 +223,9 @@ class PromptService:
         )
         return Resolved(found, expanded.texts, variables, list(dict.fromkeys(includes)))
 
-    def _plain_variables(self, found: PromptVersion) -> list[Variable] | None:
-        """The effective variables of ``found`` if its texts include nothing (with or without includes
-        resolved, they are then the same), else None.
+    def _plain_version(self, found: PromptVersion) -> _PlainVersion | None:
+        """What is kept for ``found`` if its texts include nothing (with or without includes resolved, it
+        reads the same), else None.
 
         A version is immutable and a store with a read cache hands out the same object until anything
         commits, so the answer is kept with the object (by its identity, dropped when it is collected)
@@ -243,18 +233,20 @@ class PromptService:
         """
         key = id(found)
         known = self._plain.get(key)
-        if known is not None and known[0]() is found:
-            return known[1]
+        if known is not None and known.version() is found:
+            return known
         texts = found.text_parts
         if any(True for text in texts for _ in templating.include_spans(text)):
             return None
-        variables = templating.effective_variables(found.variables, texts)
 
         def forget(_: weakref.ref[PromptVersion]) -> None:
             self._plain.pop(key, None)
 
-        self._plain[key] = (weakref.ref(found, forget), variables)
-        return variables
+        plain = _PlainVersion(
+            weakref.ref(found, forget), templating.effective_variables(found.variables, texts)
+        )
+        self._plain[key] = plain
+        return plain
 
     async def list_versions(
         self, name: str, *, before_version: int | None = None, limit: int = 20
@@ -567,6 +559,38 @@ def _labels_with_latest(version: PromptVersion) -> list[str]:
     if version.version == version.latest_version:
         labels.append(LATEST)
     return labels
+
+
+@dataclass
+class _PlainVersion:
+    """What is worked out once for a version whose texts include nothing."""
+
+    version: weakref.ref[PromptVersion]
+    variables: list[Variable]
+    document: PromptDocument | None = None
+
+
+def _document(resolved: Resolved) -> PromptDocument:
+    found = resolved.version
+    texts = resolved.texts
+    return PromptDocument(
+        name=found.name,
+        version=found.version,
+        type=found.type,
+        template=texts[0] if found.type == "text" else None,
+        messages=_with_contents(found.messages, texts) if found.type == "chat" else None,
+        config=found.config,
+        variables=resolved.variables,
+        labels=_labels_with_latest(found),
+        tags=found.tags,
+        description=found.description,
+        commit_message=found.commit_message,
+        created_at=found.created_at,
+        created_by=found.created_by,
+        latest_version=found.latest_version,
+        includes=resolved.includes,
+        source=found.source,
+    )
 
 
 def _with_contents(messages: list[Message] | None, contents: list[str]) -> list[Message]:

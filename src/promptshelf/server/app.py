@@ -143,10 +143,9 @@ class PromptshelfMCP:
             return tool_error(PromptshelfError(f"{tool.name} failed unexpectedly; see the server log"))
         if not tool.read_only:
             await self._after_write()
-        data = result.to_json()
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
-            structured_content=data,
+            content=[types.TextContent(type="text", text=result.json_text)],
+            structured_content=result.to_json(),
         )
 
     async def _after_write(self) -> None:
