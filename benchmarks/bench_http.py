@@ -6,7 +6,8 @@ connections (``wrk -t2 -c16`` and a Lua script that checks every answer), agains
 
 - promptshelf (``promptshelf serve --transport http`` on a seeded SQLite file), once per ``--variant``
   (environment settings such as ``PROMPTSHELF_HTTP_STACK=h11``),
-- a bare SDK server: ``MCPServer`` with one equivalent prompt and tool, its own streamable HTTP app,
+- a bare SDK server: ``MCPServer`` with the same prompt, and a ``get_prompt`` tool answering with the very
+  document promptshelf answers with (the same result built and sent), on its own streamable HTTP app,
 - a bare ASGI app answering the same JSON bytes (the floor of the server stack),
 
 each on the same server stack (``promptshelf.server.run_http``: the same uvicorn protocol, loop and
@@ -78,20 +79,21 @@ def request_headers(kind: str) -> dict[str, str]:
 # -- the two reference servers (run in their own processes: --serve KIND PORT STACK [BODIES]) ------------
 
 
-def bare_sdk_app() -> Any:
-    """``MCPServer`` with the same prompt and a ``get_prompt`` tool, answering from a dict."""
+def bare_sdk_app(document: dict[str, Any]) -> Any:
+    """``MCPServer`` with the same prompt, and a ``get_prompt`` tool answering with ``document``: the very
+    document promptshelf answers with, so that both servers build and send the same result."""
     from mcp.server import MCPServer
 
-    template = "Hi {{name}}, in {{lang}}!"
+    template = document["template"]
     server = MCPServer("bare")
 
-    @server.prompt(name="greet", description="Greets someone")
+    @server.prompt(name="greet", description=document["description"])
     def greet(name: str, lang: str) -> str:
         return template.replace("{{name}}", name).replace("{{lang}}", lang)
 
     @server.tool(name="get_prompt")
     def get_prompt(name: str) -> dict[str, Any]:
-        return {"name": name, "version": 2, "type": "text", "template": template}
+        return document
 
     return server.streamable_http_app()
 
@@ -122,11 +124,11 @@ def serve_reference(kind: str, port: int, stack: str, bodies_file: str | None) -
     from promptshelf.server import run_http
     from promptshelf.settings import Settings
 
+    assert bodies_file is not None
+    bodies = {k: bytes.fromhex(v) for k, v in json.loads(Path(bodies_file).read_text()).items()}
     if kind == "bare-sdk":
-        app = bare_sdk_app()
+        app = bare_sdk_app(json.loads(bodies["tools/call get_prompt"])["result"]["structuredContent"])
     else:
-        assert bodies_file is not None
-        bodies = {k: bytes.fromhex(v) for k, v in json.loads(Path(bodies_file).read_text()).items()}
         app = bare_asgi_app(bodies)
     run_http(app, host="127.0.0.1", port=port, settings=Settings(), stack=stack)
 
