@@ -296,6 +296,24 @@ CASES: list[Case] = [
         "create_prompt",
     ),
     call(
+        "tools/call create_prompt non-ASCII",
+        "tools/call",
+        {"name": "create_prompt", "arguments": {"name": "diff/gruss", "template": "Grüße, {{wer}} 🙂\u2028"}},
+        "create_prompt",
+    ),
+    call(
+        "prompts/get non-ASCII",
+        "prompts/get",
+        {"name": "diff/gruss", "arguments": {"wer": "Zoë \ud83d\ude00"}},
+        "diff/gruss",
+    ),
+    call(
+        "tools/call get_prompt non-ASCII",
+        "tools/call",
+        {"name": "get_prompt", "arguments": {"name": "diff/gruss"}},
+        "get_prompt",
+    ),
+    call(
         "tools/call update conflict",
         "tools/call",
         {"name": "update_prompt", "arguments": {"name": "greet", "base_version": 1, "template": "x"}},
