@@ -283,6 +283,20 @@ class TestJsonValues:
             await service.render_prompt("p", {"x": number})
         assert [s.name for s in (await service.list_prompts()).prompts] == ["p"]
 
+    async def test_render_variables_are_checked_for_lone_surrogates_in_names_and_values(
+        self, service: PromptService
+    ) -> None:
+        with pytest.raises(InvalidArgumentError, match=r"variables.name holds a lone UTF-16 surrogate"):
+            await service.render_prompt("p", {"name": "Ann\ud800"})
+        with pytest.raises(InvalidArgumentError, match=r"a key of variables holds a lone UTF-16 surrogate"):
+            await service.render_prompt("p", {"n\udc00": "Ann"})
+        assert (await service.render_prompt("p", {"x": "Zoë 😀", "v": "w"})).unused == ["v"]
+
+    def test_a_flat_object_still_counts_as_one_level_of_nesting(self) -> None:
+        limits.check_json({"a": "b"}, "config", max_depth=1)
+        with pytest.raises(InvalidArgumentError, match="config nests deeper than 0 levels"):
+            limits.check_json({"a": "b"}, "config", max_depth=0)
+
     async def test_lone_surrogates_are_refused_before_the_store_sees_them(
         self, service: PromptService
     ) -> None:
