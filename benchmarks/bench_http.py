@@ -11,11 +11,12 @@ connections (``wrk -t2 -c16`` and a Lua script that checks every answer), agains
 - a bare ASGI app answering the same JSON bytes (the floor of the server stack),
 
 each on the same server stack (``promptshelf.server.run_http``: the same uvicorn protocol, loop and
-connection limits, chosen with ``--stack``). Servers are measured in turn, round after round, so that
-load on the machine from outside spreads over all of them. Reported per server and request kind: the
-median requests/s over the rounds, the median p50 and p99 latency, and the ratio to the bare SDK server.
+connection limits, chosen with ``--stack``). Each round measures each request kind on every server back
+to back, so that load on the machine from outside spreads over all of them. Reported per server and
+request kind: the median requests/s over the rounds, the median p50 and p99 latency, the ratio of the
+median to the bare SDK server's, and the median of each round's own ratio (measurements seconds apart).
 
-    python benchmarks/bench_http.py [--seconds 4] [--rounds 3] [--stack auto|uvloop|h11] \
+    python benchmarks/bench_http.py [--seconds 3] [--rounds 5] [--stack auto|uvloop|h11] \
         [--variant NAME=VAR=VALUE[,VAR=VALUE]] [--out FILE]
 """
 
@@ -281,29 +282,42 @@ def summarize(servers: list[Server]) -> dict[str, Any]:
             }
             for kind, rounds in server.rounds.items()
         }
-    bare = results.get("bare-sdk")
-    if bare:
-        for figures in results.values():
-            for kind, row in figures.items():
-                row["x_bare_sdk"] = row["rps"] / bare[kind]["rps"]
+    bare = next((server for server in servers if server.name == "bare-sdk"), None)
+    if bare is not None:
+        for server in servers:
+            for kind, row in results[server.name].items():
+                row["x_bare_sdk"] = row["rps"] / results["bare-sdk"][kind]["rps"]
+                per_round = [
+                    mine["rps"] / theirs["rps"]
+                    for mine, theirs in zip(server.rounds[kind], bare.rounds[kind], strict=True)
+                ]
+                row["x_bare_sdk_rounds"] = [round(ratio, 2) for ratio in per_round]
+                row["x_bare_sdk_median_round"] = statistics.median(per_round)
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
-    print(f"{'server':<28} {'request':<22} {'req/s':>8} {'x bare SDK':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'server':<28} {'request':<22} {'req/s':>8} {'x bare SDK':>10} {'per round':>10}"
+        f" {'p50 ms':>8} {'p99 ms':>8}"
+    )
     for name, figures in results.items():
         for kind, row in figures.items():
             print(
                 f"{name:<28} {kind:<22} {row['rps']:>8.0f} {row.get('x_bare_sdk', 0):>10.2f}"
-                f" {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+                f" {row.get('x_bare_sdk_median_round', 0):>10.2f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
             )
+    print(
+        "x bare SDK: median req/s over the median of the bare SDK's; per round: the median of each round's"
+        " ratio (the two measured seconds apart)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=4, help="seconds of load per round")
+    parser.add_argument("--seconds", type=int, default=3, help="seconds of load per round")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of load before the rounds")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--stack", default="auto", help="server stack of the reference servers (run_http)")
     parser.add_argument(
         "--variant", action="append", default=[],
@@ -352,9 +366,11 @@ def main() -> None:
             for server in servers:
                 for script in scripts.values():
                     wrk(server.url, script, args.warmup)
+            # Each kind is measured on every server back to back, so that a round's ratios compare
+            # measurements seconds apart: this machine's speed drifts by a fifth within a minute.
             for _ in range(args.rounds):
-                for server in servers:
-                    for kind, script in scripts.items():
+                for kind, script in scripts.items():
+                    for server in servers:
                         server.rounds.setdefault(kind, []).append(wrk(server.url, script, args.seconds))
         finally:
             for server in started:

@@ -144,4 +144,6 @@ def test_bench_http_reports_every_figure_in_one_short_run(tmp_path: Path) -> Non
         assert set(figures) == {"prompts/get", "tools/call get_prompt"}
         for row in figures.values():
             assert row["rps"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["x_bare_sdk"] > 0
-    assert "x bare SDK" in finished.stdout
+            assert len(row["x_bare_sdk_rounds"]) == 1 and row["x_bare_sdk_median_round"] > 0
+    assert results["servers"]["bare-sdk"]["prompts/get"]["x_bare_sdk_median_round"] == 1
+    assert "x bare SDK" in finished.stdout and "per round" in finished.stdout
