@@ -79,7 +79,8 @@ def validate_name(name: str, *, new: bool = False) -> str:
             argument="name",
         )
     refused = ("", ".", "..") if new else ("", "..")
-    if any(segment in refused for segment in name.split("/")):
+    # Without a "/" the one segment is the name itself, which the pattern already keeps from being these.
+    if "/" in name and any(segment in refused for segment in name.split("/")):
         raise InvalidArgumentError(
             f"invalid prompt name {name!r}: a folder segment may not be empty, '.' or '..'", argument="name"
         )
