@@ -5,8 +5,9 @@ builds a memory stream, a task group with two tasks and a timeout scope for ever
 cancel them when the handler answers within the keep-alive window, as nearly every handler does: about
 half of what a request costs. ``FastPath`` walks the same ladder with the SDK's own functions and
 answers the request with the SDK's own kernel (``ServerRunner.on_request``, as ``serve_one`` runs it),
-error mapping (``_to_jsonrpc_response``, ``modern_error_data``) and writer (``_write``, ``_sse_event``);
-only the streaming is done differently:
+error mapping (``_to_jsonrpc_response``, ``modern_error_data``) and writer (``_write``, ``_sse_event``;
+a success whose result the kernel already dumped is written as ``_write`` would write it, without dumping
+it twice: ``_write_result``); only the streaming is done differently:
 
 - the keep-alive window is a timer (``loop.call_later``), not a task group: a handler still running
   after ``DISCONNECT_WATCH_AFTER`` gets a helper task, which from then on does what the SDK's sibling
@@ -20,10 +21,12 @@ SDK would cancel it; here it finishes and its answer is discarded by the server)
 handlers read and write their store within that time (writes are transactions, so either way nothing
 is half done).
 
-Every request this does not fully understand goes to the SDK, body intact (the already-read body is
-replayed): any other method or version, a repeated header, an Accept, Content-Type, Host or Origin the
-SDK refuses, a body it cannot parse or that is too large, a notification, ``subscriptions/listen``,
-and every header the classifier rejects. The SDK then answers with its own status, code and wording.
+The body and headers come already parsed and decoded from the layers before it when they left them
+(``handoff.py``). Every request this does not fully understand goes to the SDK, body intact (the
+already-read body is replayed): any other method or version, a repeated header, an Accept,
+Content-Type, Host or Origin the SDK refuses, a body it cannot parse or that is too large, a
+notification, ``subscriptions/listen``, and every header the classifier rejects. The SDK then answers
+with its own status, code and wording.
 
 This module uses private SDK names (the ladder's pieces in ``_streamable_http_modern``, the session
 manager's lifespan state); ``http.py`` enables it only on the exact ``mcp`` version it was written
