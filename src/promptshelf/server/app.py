@@ -97,9 +97,13 @@ class PromptshelfMCP:
             },
             get_tool_input_schema=self._input_schema,
             on_list_tools=self.list_tools,
-            on_call_tool=self.call_tool,
+            # These two answer with the result's wire form, a plain dict holding what the model's dump
+            # would (its defaults included), which the SDK's kernel takes as well as a model
+            # (``HandlerResult``) and validates against the same per-version surface: the models would
+            # only be built to be dumped straight away (a fortieth of a request).
+            on_call_tool=cast(Any, self.call_tool),
             on_list_prompts=self.list_prompts,
-            on_get_prompt=self.get_prompt,
+            on_get_prompt=cast(Any, self.get_prompt),
             on_list_resources=self.list_resources,
             on_list_resource_templates=self.list_resource_templates,
             on_read_resource=self.read_resource,
@@ -125,7 +129,7 @@ class PromptshelfMCP:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | dict[str, Any]:
         tool = self._tools_by_name.get(params.name)
         if tool is None:
             hint = " (the server is read-only)" if params.name in TOOLS_BY_NAME else ""
@@ -143,10 +147,12 @@ class PromptshelfMCP:
             return tool_error(PromptshelfError(f"{tool.name} failed unexpectedly; see the server log"))
         if not tool.read_only:
             await self._after_write()
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=result.json_text)],
-            structured_content=result.to_json(),
-        )
+        return {
+            "content": [_text(result.json_text)],
+            "structuredContent": result.to_json(),
+            "isError": False,
+            "resultType": "complete",
+        }
 
     async def _after_write(self) -> None:
         try:
@@ -182,7 +188,7 @@ class PromptshelfMCP:
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> dict[str, Any]:
         try:
             resolved = await self.service.resolve(params.name)
             texts, _ = self.service.render_texts(resolved, params.arguments or {}, strict=True)
@@ -199,7 +205,7 @@ class PromptshelfMCP:
             chat = list(zip((message.role for message in found.messages or []), texts, strict=True))
             messages = [_user_message(text) for role, text in chat if role == "system"]
             messages += [_message(role, text) for role, text in chat if role != "system"]
-        return types.GetPromptResult(description=found.description, messages=messages)
+        return {"description": found.description, "messages": messages, "resultType": "complete"}
 
     # -- resources -----------------------------------------------------------------------------------
 
@@ -451,10 +457,17 @@ def _required(variable: Any) -> bool:
     return bool(variable.required and variable.default is None)
 
 
-def _user_message(text: str) -> types.PromptMessage:
-    return types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))
+def _text(text: str) -> dict[str, Any]:
+    """A ``TextContent``, in its wire form."""
+    return {"type": "text", "text": text}
 
 
-def _message(role: Role, text: str) -> types.PromptMessage:
+def _user_message(text: str) -> dict[str, Any]:
+    """A ``PromptMessage`` from the user, in its wire form."""
+    return {"role": "user", "content": _text(text)}
+
+
+def _message(role: Role, text: str) -> dict[str, Any]:
+    """A ``PromptMessage`` in its wire form (MCP knows the roles user and assistant)."""
     mcp_role: Literal["user", "assistant"] = "assistant" if role == "assistant" else "user"
-    return types.PromptMessage(role=mcp_role, content=types.TextContent(type="text", text=text))
+    return {"role": mcp_role, "content": _text(text)}
