@@ -107,6 +107,11 @@ class _Exchange(modern._SingleExchangeDispatchContext):
         )
 
 
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
+"""``json.dumps(value, separators=(",", ":"))``, as the SDK's ``_write`` writes, without building an
+encoder per call."""
+
+
 def _dumped_by_kernel(method: str, result: dict[str, Any]) -> bool:
     """Whether the kernel's per-version sieve dumped ``result`` to JSON values (``_serialize``: every spec
     method's result whose ``resultType`` is core vocabulary; it stamps one on each)."""
@@ -118,9 +123,7 @@ async def _write_result(msg: JSONRPCResponse, send: Send) -> None:
     envelope (``model_dump(mode="json", exclude_none=True)``, which leaves the values of a plain dict as they
     are) is then the identity, so these are the SDK's very bytes and headers without its second walk over
     the result (a tenth of a ``tools/call``)."""
-    body = json.dumps(
-        {"jsonrpc": msg.jsonrpc, "id": msg.id, "result": msg.result}, separators=(",", ":")
-    ).encode()
+    body = _COMPACT.encode({"jsonrpc": msg.jsonrpc, "id": msg.id, "result": msg.result}).encode()
     headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -183,8 +186,12 @@ class FastPath:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, received: list[Message]) -> bool:
         """Answer the request and return True, or return False having read only into ``received``."""
         request = Request(scope, receive)
+        decoded_headers: Mapping[str, str] | None = scope.get(handoff.HEADERS)
         # The SDK's ladder, in its order; any refusal is the SDK's to give.
-        if await self.security.validate_request(request, is_post=True) is not None:
+        if decoded_headers is not None:
+            if self._security_refuses(decoded_headers):
+                return False
+        elif await self.security.validate_request(request, is_post=True) is not None:
             return False
         has_json, has_sse = check_accept_headers(request)
         if not (has_json and has_sse):
@@ -195,9 +202,9 @@ class FastPath:
         req, decoded = parsed
         if req.method == "subscriptions/listen":
             return False  # a listen response is a notification stream
-        if find_duplicated_routing_header(request.headers.items()) is not None:
+        if find_duplicated_routing_header((decoded_headers or request.headers).items()) is not None:
             return False
-        headers = scope.get(handoff.HEADERS) or header_dict(scope["headers"])
+        headers = decoded_headers or header_dict(scope["headers"])
         verdict = classify_inbound_request(decoded, headers=headers)
         if isinstance(verdict, InboundLadderRejection):
             return False
@@ -221,6 +228,19 @@ class FastPath:
         exchange.stream = stream
         await self._exchange(scope, receive, stream, exchange, req, connection, lifespan_state)
         return True
+
+    def _security_refuses(self, headers: Mapping[str, str]) -> bool:
+        """Whether ``TransportSecurityMiddleware.validate_request(request, is_post=True)`` refuses: its
+        ladder with its own validators, reading the headers already decoded before (each name once, so
+        its value is the one Starlette's ``Headers.get`` finds, without rescanning the raw list per name)."""
+        security = self.security
+        if not security._validate_content_type(headers.get("content-type")):
+            return True
+        if not security.settings.enable_dns_rebinding_protection:
+            return False
+        return not security._validate_host(headers.get("host")) or not security._validate_origin(
+            headers.get("origin")
+        )
 
     def _may_reject_params(self, req: JSONRPCRequest) -> bool:
         """Whether the SDK's ``Mcp-Param-*`` check can refuse ``req``: False only for a call of a tool
