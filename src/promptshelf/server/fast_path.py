@@ -40,7 +40,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -163,6 +163,7 @@ class FastPath:
         self.security = TransportSecurityMiddleware(manager.security_settings)
         self.max_body = manager.max_request_body_size
         self._header_free: dict[str, tuple[Mapping[str, Any], bool]] = {}
+        self._scope_type: Callable[[], anyio.CancelScope] | None = None
 
     @staticmethod
     def takes(scope: Scope) -> bool:
@@ -273,7 +274,7 @@ class FastPath:
         lifespan_state: Any,
     ) -> None:
         loop = asyncio.get_running_loop()
-        handler_scope = anyio.CancelScope()
+        handler_scope = self._cancel_scope()
 
         def start_helper() -> None:
             if stream.helper is None and not stream.done:
@@ -308,6 +309,16 @@ class FastPath:
             await _write_result(msg, stream.send)
         else:
             await modern._write(msg, scope, receive, stream.send)
+
+    def _cancel_scope(self) -> anyio.CancelScope:
+        """A new ``anyio.CancelScope()``. That constructor asks which async library is running and hands
+        over to its backend's class, every time (more than the scope's own work); the class of the first
+        scope, the running backend's, is then called directly."""
+        if self._scope_type is None:
+            scope = anyio.CancelScope()
+            self._scope_type = type(scope)
+            return scope
+        return self._scope_type()
 
     async def _serve_one(
         self, exchange: _Exchange, req: JSONRPCRequest, connection: Connection, lifespan_state: Any
