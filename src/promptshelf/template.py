@@ -323,15 +323,16 @@ def bind(variables: list[Variable], given: Mapping[str, Any], *, strict: bool) -
         raise InvalidArgumentError(
             f"value not allowed: {'; '.join(bad_enum)}", argument="variables", invalid=bad_enum
         )
-    known = {variable.name for variable in variables}
-    return Bindings(values=values, unused=[name for name in given if name not in known])
+    # Every given name that is a variable's has its value kept, so the unused ones are those not kept.
+    unused = [] if given.keys() <= values.keys() else [name for name in given if name not in values]
+    return Bindings(values=values, unused=unused)
 
 
 def render_texts(texts: list[str], values: Mapping[str, str]) -> list[str]:
     """Substitute ``values`` into every text, refusing before anything is built when the result would pass
     ``MAX_EXPANDED_CHARS`` (a 5,000-character value in 50,000 placeholders is 250 MB)."""
-    length = sum(len(text) for text in texts)
-    longest = max((len(value) for value in values.values()), default=0)
+    length = sum(map(len, texts))
+    longest = max(map(len, values.values()), default=0)
     # A placeholder takes at least five characters ("{{x}}"): when even that many, each given the longest
     # value, stay within the limit, the exact count below (a second pass over every text) cannot refuse.
     if length + (length // 5) * longest <= MAX_EXPANDED_CHARS:
@@ -357,8 +358,8 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     """Replace each placeholder that has a value; leave the others exactly as written."""
 
     def replace(match: re.Match[str]) -> str:
-        value = values.get(match.group(1))
-        return match.group(0) if value is None else value
+        value = values.get(match[1])
+        return match[0] if value is None else value
 
     return PLACEHOLDER_RE.sub(replace, text)
 
