@@ -100,7 +100,7 @@ class PromptshelfMCP:
             # These two answer with the result's wire form, a plain dict holding what the model's dump
             # would (its defaults included), which the SDK's kernel takes as well as a model
             # (``HandlerResult``) and validates against the same per-version surface: the models would
-            # only be built to be dumped straight away (a fortieth of a request).
+            # only be built to be dumped straight away (about a twentieth of a prompts/get).
             on_call_tool=cast(Any, self.call_tool),
             on_list_prompts=self.list_prompts,
             on_get_prompt=cast(Any, self.get_prompt),
