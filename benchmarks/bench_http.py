@@ -16,6 +16,12 @@ to back, so that load on the machine from outside spreads over all of them. Repo
 request kind: the median requests/s over the rounds, the median p50 and p99 latency, the ratio of the
 median to the bare SDK server's, and the median of each round's own ratio (measurements seconds apart).
 
+Per core: each server is one process, and the CPU time it used during a round (user and system, all its
+threads, from ``/proc/PID/stat``) over the requests it answered is its cost per request. Requests/s
+depend on how much of a core the server was given, which on a shared machine drifts from one second to
+the next (with wrk itself on the same two cores); CPU time per request does not, so the per-core ratio
+(the bare SDK's CPU per request over the server's, median of the rounds' ratios) is the steadier figure.
+
     python benchmarks/bench_http.py [--seconds 3] [--rounds 5] [--stack auto|uvloop|h11] \
         [--variant NAME=VAR=VALUE[,VAR=VALUE]] [--out FILE]
 """
@@ -173,7 +179,18 @@ def write_script(kind: str, folder: Path) -> Path:
     return path
 
 
-def wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a process (all its threads, exited ones included) has used, or None
+    where ``/proc`` does not say."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, in ticks
+
+
+def wrk(url: str, script: Path, seconds: int, pid: int | None = None) -> dict[str, float]:
+    cpu_before = cpu_seconds(pid) if pid is not None else None
     finished = subprocess.run(
         ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, seconds)}s", "--timeout", "10s", "-s", str(script),
          url],
@@ -188,6 +205,9 @@ def wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
             f"{url}: {figures['bad']} bad answers, {figures['errors']} errors\n{finished.stdout}"
         )
     figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    cpu_after = cpu_seconds(pid) if pid is not None else None
+    if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+        figures["cpu_us"] = (cpu_after - cpu_before) * 1e6 / figures["requests"]
     return figures
 
 
@@ -282,6 +302,9 @@ def summarize(servers: list[Server]) -> dict[str, Any]:
             }
             for kind, rounds in server.rounds.items()
         }
+        for kind, rounds in server.rounds.items():
+            if all("cpu_us" in r for r in rounds):
+                results[server.name][kind]["cpu_us"] = statistics.median(r["cpu_us"] for r in rounds)
     bare = next((server for server in servers if server.name == "bare-sdk"), None)
     if bare is not None:
         for server in servers:
@@ -293,23 +316,32 @@ def summarize(servers: list[Server]) -> dict[str, Any]:
                 ]
                 row["x_bare_sdk_rounds"] = [round(ratio, 2) for ratio in per_round]
                 row["x_bare_sdk_median_round"] = statistics.median(per_round)
+                if "cpu_us" in row and "cpu_us" in results["bare-sdk"][kind]:
+                    per_core = [
+                        theirs["cpu_us"] / mine["cpu_us"]
+                        for mine, theirs in zip(server.rounds[kind], bare.rounds[kind], strict=True)
+                    ]
+                    row["x_bare_sdk_per_core_rounds"] = [round(ratio, 2) for ratio in per_core]
+                    row["x_bare_sdk_per_core"] = statistics.median(per_core)
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
     print(
         f"{'server':<28} {'request':<22} {'req/s':>8} {'x bare SDK':>10} {'per round':>10}"
-        f" {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} {'per core':>9}"
     )
     for name, figures in results.items():
         for kind, row in figures.items():
             print(
                 f"{name:<28} {kind:<22} {row['rps']:>8.0f} {row.get('x_bare_sdk', 0):>10.2f}"
                 f" {row.get('x_bare_sdk_median_round', 0):>10.2f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+                f" {row.get('cpu_us', 0):>10.0f} {row.get('x_bare_sdk_per_core', 0):>9.2f}"
             )
     print(
         "x bare SDK: median req/s over the median of the bare SDK's; per round: the median of each round's"
-        " ratio (the two measured seconds apart)"
+        " ratio (the two measured seconds apart); per core: the median of each round's ratio of the bare"
+        " SDK's server CPU time per request to this server's"
     )
 
 
@@ -371,7 +403,8 @@ def main() -> None:
             for _ in range(args.rounds):
                 for kind, script in scripts.items():
                     for server in servers:
-                        server.rounds.setdefault(kind, []).append(wrk(server.url, script, args.seconds))
+                        pid = server.process.pid if server.process is not None else None
+                        server.rounds.setdefault(kind, []).append(wrk(server.url, script, args.seconds, pid))
         finally:
             for server in started:
                 server.stop()

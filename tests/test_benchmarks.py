@@ -145,5 +145,9 @@ def test_bench_http_reports_every_figure_in_one_short_run(tmp_path: Path) -> Non
         for row in figures.values():
             assert row["rps"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["x_bare_sdk"] > 0
             assert len(row["x_bare_sdk_rounds"]) == 1 and row["x_bare_sdk_median_round"] > 0
-    assert results["servers"]["bare-sdk"]["prompts/get"]["x_bare_sdk_median_round"] == 1
-    assert "x bare SDK" in finished.stdout and "per round" in finished.stdout
+            assert row["cpu_us"] > 0 and len(row["x_bare_sdk_per_core_rounds"]) == 1
+    bare = results["servers"]["bare-sdk"]["prompts/get"]
+    assert bare["x_bare_sdk_median_round"] == 1 and bare["x_bare_sdk_per_core"] == 1
+    assert (
+        "x bare SDK" in finished.stdout and "per round" in finished.stdout and "per core" in finished.stdout
+    )
