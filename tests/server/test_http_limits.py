@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -246,3 +247,42 @@ def test_ctrl_c_stops_the_http_server_cleanly_with_sessions_open(tmp_path: Path)
         server.stop()
     log = server.log.read_text()
     assert "Traceback" not in log and "shutdown failed" not in log, log
+
+
+# -- the envelope check's reading of Content-Length -----------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("handed_over", [True, False], ids=["decoded headers", "raw headers"])
+@pytest.mark.parametrize(
+    ("length", "read"),
+    [(b"64", True), (b"101", False), (b"\xb2", False), (b"6 4", False)],
+    ids=["within", "over", "superscript two", "not a number"],
+)
+async def test_the_envelope_check_reads_only_a_body_declared_within_the_limit(
+    length: bytes, read: bool, handed_over: bool
+) -> None:
+    """A declared length over the limit, or one that is not ASCII digits ("²" is a digit to Python's
+    ``str.isdigit``), leaves the body unread for the SDK to refuse; from the guard's decoded headers as
+    from the raw list."""
+    from promptshelf.server import handoff
+    from promptshelf.server.http import _EnvelopeMiddleware
+
+    body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    raw = [(b"content-type", b"application/json"), (b"content-length", length)]
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "headers": raw}
+    if handed_over:
+        scope[handoff.HEADERS] = {key.decode("latin-1"): value.decode("latin-1") for key, value in raw}
+    seen: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["parsed"] = handoff.PARSED in scope
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError(f"the envelope check answered itself: {message}")
+
+    await _EnvelopeMiddleware(app, max_body=100)(scope, receive, send)
+    assert seen["parsed"] is read

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, cast
 
 import mcp.types as types
@@ -72,6 +73,20 @@ class _Server(Server[Any]):
             experimental_capabilities,
             extensions,
         )
+
+    @cached_property
+    def _server_info_stamp_is_text(self) -> bool:
+        return all(type(value) is str for value in self._server_info_stamp_source.values())
+
+    @property
+    def server_info_stamp(self) -> dict[str, Any]:
+        """The SDK's fresh copy of the ``serverInfo`` dump that every 2026-era result carries, without
+        ``copy.deepcopy`` when the dump holds only text (promptshelf's: its name and version): a new dict
+        of the same immutable values is then already a deep copy. The deep copy was a fourteenth of the
+        Python a ``prompts/get`` runs."""
+        if self._server_info_stamp_is_text:
+            return dict(self._server_info_stamp_source)
+        return super().server_info_stamp
 
 
 @dataclass

@@ -80,7 +80,8 @@ VERSIONS: Final = frozenset({"2026-07-28"})
 DISCONNECT_WATCH_AFTER: Final = 0.25
 """Seconds a handler may run before a disconnect can cancel it (see the module's docstring)."""
 
-_VERSION_HEADER: Final = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
+_VERSION_NAME: Final = MCP_PROTOCOL_VERSION_HEADER.lower()
+_VERSION_HEADER: Final = _VERSION_NAME.encode("ascii")
 
 
 def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -164,12 +165,17 @@ class FastPath:
         self.max_body = manager.max_request_body_size
         self._header_free: dict[str, tuple[Mapping[str, Any], bool]] = {}
         self._scope_type: Callable[[], anyio.CancelScope] | None = None
+        self._event_type: Callable[[], anyio.Event] | None = None
+        self._accept: tuple[str, bool] | None = None
 
     @staticmethod
     def takes(scope: Scope) -> bool:
         """A POST whose one ``MCP-Protocol-Version`` header names a version served here."""
         if scope["method"] != "POST":
             return False
+        decoded: Mapping[str, str] | None = scope.get(handoff.HEADERS)
+        if decoded is not None:  # each name once
+            return decoded.get(_VERSION_NAME) in VERSIONS
         versions = [value for key, value in scope["headers"] if key == _VERSION_HEADER]
         return len(versions) == 1 and versions[0].decode("latin-1") in VERSIONS
 
@@ -194,8 +200,7 @@ class FastPath:
                 return False
         elif await self.security.validate_request(request, is_post=True) is not None:
             return False
-        has_json, has_sse = check_accept_headers(request)
-        if not (has_json and has_sse):
+        if not self._accepts_json_and_sse(request, decoded_headers):
             return False
         parsed = await self._request(scope, receive, received)
         if parsed is None:
@@ -203,7 +208,8 @@ class FastPath:
         req, decoded = parsed
         if req.method == "subscriptions/listen":
             return False  # a listen response is a notification stream
-        if find_duplicated_routing_header((decoded_headers or request.headers).items()) is not None:
+        # The decoded headers hold each name once, so only the raw list can repeat one.
+        if decoded_headers is None and find_duplicated_routing_header(request.headers.items()) is not None:
             return False
         headers = decoded_headers or header_dict(scope["headers"])
         verdict = classify_inbound_request(decoded, headers=headers)
@@ -225,6 +231,7 @@ class FastPath:
             request_id=req.id,
             message_metadata=ServerMessageMetadata(request_context=request),
             progress_token=progress_token_from_params(req.params),
+            cancel_requested=self._event(),
         )
         exchange.stream = stream
         await self._exchange(scope, receive, stream, exchange, req, connection, lifespan_state)
@@ -242,6 +249,21 @@ class FastPath:
         return not security._validate_host(headers.get("host")) or not security._validate_origin(
             headers.get("origin")
         )
+
+    def _accepts_json_and_sse(self, request: Request, headers: Mapping[str, str] | None) -> bool:
+        """Whether the SDK's ``check_accept_headers`` finds both JSON and SSE acceptable. Its answer depends
+        on the ``Accept`` value alone, and a client sends the same one every time: the answer for the last
+        value seen is kept (read from the decoded headers, where the SDK reads the first value, the only
+        one there)."""
+        if headers is None:
+            has_json, has_sse = check_accept_headers(request)
+            return has_json and has_sse
+        accept = headers.get("accept", "")
+        known = self._accept
+        if known is None or known[0] != accept:
+            has_json, has_sse = check_accept_headers(request)
+            known = self._accept = (accept, has_json and has_sse)
+        return known[1]
 
     def _may_reject_params(self, req: JSONRPCRequest) -> bool:
         """Whether the SDK's ``Mcp-Param-*`` check can refuse ``req``: False only for a call of a tool
@@ -319,6 +341,15 @@ class FastPath:
             self._scope_type = type(scope)
             return scope
         return self._scope_type()
+
+    def _event(self) -> anyio.Event:
+        """A new ``anyio.Event()``, the way ``_cancel_scope`` makes a scope (the SDK's dispatch context
+        makes one per request for its ``cancel_requested``)."""
+        if self._event_type is None:
+            event = anyio.Event()
+            self._event_type = type(event)
+            return event
+        return self._event_type()
 
     async def _serve_one(
         self, exchange: _Exchange, req: JSONRPCRequest, connection: Connection, lifespan_state: Any

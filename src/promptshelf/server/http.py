@@ -234,6 +234,13 @@ class _EnvelopeMiddleware:
         await self.app(scope, replay, send)
 
     def _declared_too_long(self, scope: Scope) -> bool:
+        decoded: dict[str, str] | None = scope.get(handoff.HEADERS)
+        if decoded is not None:  # each name once: its value is the first one's
+            length = decoded.get("content-length")
+            if length is None:
+                return False
+            # ASCII digits only, as bytes.isdigit() (str.isdigit() takes "²" too)
+            return not (length.isascii() and length.isdigit()) or int(length) > self.max_body
         for key, value in scope["headers"]:
             if key == b"content-length":
                 return not value.isdigit() or int(value) > self.max_body
