@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.server.conftest import INITIALIZE, HttpServer, server_env, start_http_server
 
@@ -270,18 +271,18 @@ async def test_the_envelope_check_reads_only_a_body_declared_within_the_limit(
 
     body = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
     raw = [(b"content-type", b"application/json"), (b"content-length", length)]
-    scope: dict[str, Any] = {"type": "http", "method": "POST", "headers": raw}
+    scope: Scope = {"type": "http", "method": "POST", "headers": raw}
     if handed_over:
         scope[handoff.HEADERS] = {key.decode("latin-1"): value.decode("latin-1") for key, value in raw}
     seen: dict[str, Any] = {}
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen["parsed"] = handoff.PARSED in scope
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         raise AssertionError(f"the envelope check answered itself: {message}")
 
     await _EnvelopeMiddleware(app, max_body=100)(scope, receive, send)
