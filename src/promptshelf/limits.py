@@ -205,15 +205,12 @@ def check_json(value: Any, argument: str, *, where: str | None = None, max_depth
 
     Where an item sits is kept as a chain of steps and spelled out only for an error: every render checks
     its variables, and nearly all of them pass."""
-    if (
-        isinstance(value, dict)
-        and (max_depth is None or max_depth > 0)
-        and all(
-            type(key) is str and type(item) is str and key.isascii() and item.isascii()
-            for key, item in value.items()
-        )
-    ):
-        return  # ASCII text only (a render's variables, nearly always): nothing here can be refused
+    if isinstance(value, dict) and (max_depth is None or max_depth > 0):
+        for key, item in value.items():
+            if not (type(key) is str and type(item) is str and key.isascii() and item.isascii()):
+                break
+        else:
+            return  # ASCII text only (a render's variables, nearly always): nothing here can be refused
     pending: list[tuple[Any, _Where, int]] = [(value, where or argument, 0)]
     while pending:
         item, path, depth = pending.pop()

@@ -360,7 +360,9 @@ class FastPath:
         registers nothing on it, and the scope costs about a twentieth of a request."""
         runner = ServerRunner(self.app, connection, lifespan_state)
         try:
-            return await runner.on_request(exchange, req.method, req.params)
+            # ``on_request`` is a cached property holding this very method: a new runner per request
+            # would pay for the cache each time.
+            return await runner._on_request(exchange, req.method, req.params)
         finally:
             if getattr(connection.exit_stack, "_exit_callbacks", True):
                 await aclose_shielded(connection)

@@ -218,7 +218,10 @@ class _EnvelopeMiddleware:
                 break
         last = received[-1]
         if last["type"] == "http.request" and not last.get("more_body", False) and size <= self.max_body:
-            body = b"".join(message.get("body", b"") for message in received)
+            if len(received) == 1:
+                body = last.get("body", b"")
+            else:
+                body = b"".join(message.get("body", b"") for message in received)
             verdict = read_message(body)
             if isinstance(verdict, Ignored):
                 verdict = Refusal(INVALID_REQUEST, f"Invalid request: {verdict.reason}")
