@@ -167,6 +167,7 @@ class FastPath:
         self._scope_type: Callable[[], anyio.CancelScope] | None = None
         self._event_type: Callable[[], anyio.Event] | None = None
         self._accept: tuple[str, bool] | None = None
+        self._secure: tuple[str | None, str | None, str | None] | None = None
 
     @staticmethod
     def takes(scope: Scope) -> bool:
@@ -241,14 +242,17 @@ class FastPath:
         """Whether ``TransportSecurityMiddleware.validate_request(request, is_post=True)`` refuses: its
         ladder with its own validators, reading the headers already decoded before (each name once, so
         its value is the one Starlette's ``Headers.get`` finds, without rescanning the raw list per name)."""
-        security = self.security
-        if not security._validate_content_type(headers.get("content-type")):
-            return True
-        if not security.settings.enable_dns_rebinding_protection:
+        key = (headers.get("content-type"), headers.get("host"), headers.get("origin"))
+        if key == self._secure:  # the last three allowed (a client sends the same every time)
             return False
-        return not security._validate_host(headers.get("host")) or not security._validate_origin(
-            headers.get("origin")
+        security = self.security
+        refuses = not security._validate_content_type(key[0]) or (
+            security.settings.enable_dns_rebinding_protection
+            and (not security._validate_host(key[1]) or not security._validate_origin(key[2]))
         )
+        if not refuses:
+            self._secure = key
+        return refuses
 
     def _accepts_json_and_sse(self, request: Request, headers: Mapping[str, str] | None) -> bool:
         """Whether the SDK's ``check_accept_headers`` finds both JSON and SSE acceptable. Its answer depends
