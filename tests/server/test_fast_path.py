@@ -744,3 +744,65 @@ def test_the_classifiers_headers_are_what_the_sdk_hands_it() -> None:
     assert header_dict(raw) == expected
     assert list(header_dict(raw).items()) == list(expected.items())
     assert header_dict(raw)["mcp-name"] == "first"
+
+
+async def _answer_in_process(fast: bool, db: Path, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
+    """Status and body of one request handed straight to the ASGI app (headers exactly as given: uvicorn
+    would lower-case their names)."""
+    import anyio
+
+    settings = Settings(db=db)
+    mcp = await _build(settings)
+    limits = HttpLimits.from_settings(settings)
+    app = build_app(
+        mcp,
+        host="127.0.0.1",
+        allowed_hosts=[],
+        tokens=Tokens(),
+        poll_interval=60,
+        limits=limits,
+        fast_path=fast,
+    )
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/mcp", "raw_path": b"/mcp", "query_string": b"", "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}  # fmt: skip
+    try:
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+    finally:
+        await mcp.service.store.aclose()
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+@pytest.mark.anyio
+async def test_a_routing_header_in_two_spellings_is_the_sdks_to_refuse(
+    seeded_db: Path, handovers: _Handovers
+) -> None:
+    body = raw({"jsonrpc": "2.0", "id": 1, "method": "prompts/list", "params": {"_meta": meta()}})
+    headers = [
+        (b"host", b"127.0.0.1:8000"),
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+        (b"mcp-protocol-version", MODERN.encode()),
+        (b"mcp-method", b"prompts/list"),
+        (b"Mcp-Method", b"tools/call"),
+    ]
+    before = handovers.count
+    fast = await _answer_in_process(True, seeded_db, headers, body)
+    assert handovers.count == before + 1
+    sdk = await _answer_in_process(False, seeded_db, headers, body)
+    assert fast == sdk and fast[0] == 400 and b"more than once" in fast[1]

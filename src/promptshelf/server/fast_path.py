@@ -209,7 +209,7 @@ class FastPath:
         req, decoded = parsed
         if req.method == "subscriptions/listen":
             return False  # a listen response is a notification stream
-        # The decoded headers hold each name once, so only the raw list can repeat one.
+        # The decoded headers hold each name once and lower-case, so only the raw list can repeat one.
         if decoded_headers is None and find_duplicated_routing_header(request.headers.items()) is not None:
             return False
         headers = decoded_headers or header_dict(scope["headers"])

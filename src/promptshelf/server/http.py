@@ -191,7 +191,9 @@ class _GuardMiddleware:
                     await refusal(scope, receive, send)
                     return
                 self._allowed = host_and_origin
-            if len(headers) == len(scope["headers"]):  # no name repeated: every reading of them agrees
+            # Handed on when no name repeats, even in another spelling (the SDK's duplicate check
+            # lower-cases names; uvicorn sends them lower-case already): every reading of them agrees.
+            if len(headers) == len(scope["headers"]) and "".join(headers).islower():
                 scope[handoff.HEADERS] = headers
         await self.app(scope, receive, send)
 
