@@ -70,6 +70,14 @@ class Served:
     sessions: dict[str, str] = field(default_factory=dict)
 
 
+def _app(mcp: Any, settings: Settings, tokens: Tokens, **options: Any) -> Any:
+    """promptshelf's ASGI app on 127.0.0.1 (``options``: ``fast_path``, ``mcp_version``)."""
+    limits = HttpLimits.from_settings(settings)
+    return build_app(
+        mcp, host="127.0.0.1", allowed_hosts=[], tokens=tokens, poll_interval=60, limits=limits, **options
+    )
+
+
 def _serve(db: Path, tokens: Tokens, fast: bool) -> Served:
     settings = Settings(db=db)
     port = free_port()
@@ -79,15 +87,7 @@ def _serve(db: Path, tokens: Tokens, fast: bool) -> Served:
     async def main() -> None:
         mcp = await _build(settings)
         try:
-            app = build_app(
-                mcp,
-                host="127.0.0.1",
-                allowed_hosts=[],
-                tokens=tokens,
-                poll_interval=60,
-                limits=HttpLimits.from_settings(settings),
-                fast_path=fast,
-            )
+            app = _app(mcp, settings, tokens, fast_path=fast)
             config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
             holder["server"] = server = uvicorn.Server(config)
             ready.set()
@@ -708,15 +708,7 @@ async def test_on_another_sdk_version_the_sdk_answers_every_request(seeded_db: P
     try:
         found = {}
         for version in (FAST_PATH_MCP_VERSION, "2.4.0"):
-            app = build_app(
-                mcp,
-                host="127.0.0.1",
-                allowed_hosts=[],
-                tokens=Tokens(),
-                poll_interval=60,
-                limits=HttpLimits.from_settings(settings),
-                mcp_version=version,
-            )
+            app = _app(mcp, settings, Tokens(), mcp_version=version)
             layer: Any = next(route for route in app.routes if getattr(route, "path", "") == "/mcp")
             while not isinstance(layer, _SessionsByCredential):
                 layer = layer.app
@@ -753,16 +745,7 @@ async def _answer_in_process(fast: bool, db: Path, headers: list[tuple[bytes, by
 
     settings = Settings(db=db)
     mcp = await _build(settings)
-    limits = HttpLimits.from_settings(settings)
-    app = build_app(
-        mcp,
-        host="127.0.0.1",
-        allowed_hosts=[],
-        tokens=Tokens(),
-        poll_interval=60,
-        limits=limits,
-        fast_path=fast,
-    )
+    app = _app(mcp, settings, Tokens(), fast_path=fast)
     sent: list[dict[str, Any]] = []
     delivered = False
 
